@@ -1,0 +1,28 @@
+# The one test command is `make test`; CI runs it through .ci/run.
+GO       ?= go
+PKGS     ?= ./...
+# Short fuzz runs keep the targets honest in CI; `make fuzz FUZZTIME=5m` digs deeper.
+FUZZTIME ?= 10s
+
+.PHONY: test deps build vet bench fuzz clean
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+
+deps:
+	@scripts/ensure-redis.sh
+
+build:
+	$(GO) build ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# Benchmarks: real redis-server, no -race (it distorts timings).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/...
+
+clean:
+	rm -rf .cpgw-dev

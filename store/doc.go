@@ -1,0 +1,37 @@
+// Package store is cpgw's data layer: objects, the per-shard change log,
+// idempotency records, lease records, the per-shard fencing counter and
+// coordinator membership.
+//
+// Two implementations share one contract, the Store interface: package
+// redisstore (production; Lua scripts, every key of a shard under the Redis
+// Cluster hash tag "{s<N>}") and package embedded (in-process, for cpgw dev and
+// fast tests). The conformance suite in package storetest runs the same cases
+// against both; it is where the semantics below are pinned down.
+//
+// # Guarantees
+//
+//   - Every write is fenced (package fencing): a batch is applied only when its
+//     token equals the shard's current token and that token's lease is still
+//     held. The check and the writes are one atomic step; a refused batch changes
+//     nothing.
+//   - Each shard has a revision counter. Every applied change (put or delete)
+//     increments it, and the object's Version is the revision of its last change,
+//     so versions only grow, even across delete and re-create, and the change log
+//     is ordered by revision.
+//   - A conditional write (IfVersion, IfAbsent) never applies on a mismatch.
+//   - An idempotency record is stored in the same atomic step as the write it
+//     belongs to. A repeat with the same key and fingerprint returns the first
+//     outcome (Replayed set) and changes nothing; the same key with another
+//     fingerprint fails with ErrIdempotencyMismatch. Outcomes that failed a
+//     precondition are recorded too, so a replay answers as the first attempt
+//     did.
+//   - Acquiring a lease increments the shard's fencing token. A lease has a
+//     server-side TTL; once it runs out the shard can be acquired again.
+//
+// # Non-guarantees
+//
+// Lease TTLs and membership expiry run on the store's clock; holders must not
+// trust their own clock to agree with it (package leases computes a safe expiry
+// that allows for drift). Durability across the loss of a Redis primary is a
+// matter of replication and WAIT, which later layers configure.
+package store

@@ -1,0 +1,116 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// DefaultLogRetention is how many change-log entries a shard keeps unless the
+// store is configured otherwise.
+const DefaultLogRetention = 10000
+
+// MaxBatch is the largest number of writes one Apply accepts.
+const MaxBatch = 1024
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// Validate reports a malformed batch with an error matching ErrInvalid. Both
+// implementations call it before touching state, so a bad batch is refused
+// whole and the same way everywhere.
+func (b Batch) Validate() error {
+	if b.Shard < 0 {
+		return invalid("shard %d", b.Shard)
+	}
+	if b.Token == 0 {
+		return invalid("zero fencing token")
+	}
+	if len(b.Writes) == 0 {
+		return invalid("empty batch")
+	}
+	if len(b.Writes) > MaxBatch {
+		return invalid("batch of %d writes exceeds %d", len(b.Writes), MaxBatch)
+	}
+	for i, w := range b.Writes {
+		if err := w.validate(); err != nil {
+			return fmt.Errorf("write %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (w Write) validate() error {
+	if w.Namespace == "" || w.Name == "" {
+		return invalid("empty namespace or name")
+	}
+	switch w.Op {
+	case OpPut:
+		if len(w.Value) == 0 {
+			return invalid("put without a value")
+		}
+	case OpDelete:
+		if w.IfAbsent {
+			return invalid("delete cannot be create-only")
+		}
+	default:
+		return invalid("unknown op %d", uint8(w.Op))
+	}
+	if w.IfAbsent && w.IfVersion != 0 {
+		return invalid("IfAbsent and IfVersion together")
+	}
+	if id := w.Idempotency; id != nil {
+		if id.Key == "" || id.Fingerprint == "" {
+			return invalid("idempotency without key or fingerprint")
+		}
+		if id.TTL < 0 {
+			return invalid("negative idempotency TTL")
+		}
+	}
+	return nil
+}
+
+// IdempotencyTTL returns the record's TTL, defaulted.
+func (id *Idempotency) EffectiveTTL() time.Duration {
+	if id.TTL == 0 {
+		return DefaultIdempotencyTTL
+	}
+	return id.TTL
+}
+
+// Validate reports a malformed lease request.
+func (r LeaseRequest) Validate() error {
+	if r.Shard < 0 {
+		return invalid("shard %d", r.Shard)
+	}
+	if r.Owner == "" {
+		return invalid("lease without owner")
+	}
+	return validTTL(r.TTL)
+}
+
+// Validate reports a malformed renewal.
+func (r LeaseRenewal) Validate() error {
+	if r.Shard < 0 {
+		return invalid("shard %d", r.Shard)
+	}
+	if r.Owner == "" || r.Token == 0 {
+		return invalid("renewal without owner or token")
+	}
+	return validTTL(r.TTL)
+}
+
+// Validate reports a malformed member record.
+func (m Member) Validate() error {
+	if m.ID == "" || m.Region == "" {
+		return invalid("member without id or region")
+	}
+	return nil
+}
+
+func validTTL(d time.Duration) error {
+	if d < time.Millisecond {
+		return invalid("TTL %s below 1ms", d)
+	}
+	return nil
+}
