@@ -23,8 +23,8 @@
 //     belongs to. A repeat with the same key and fingerprint returns the first
 //     outcome (Replayed set) and changes nothing; the same key with another
 //     fingerprint fails with ErrIdempotencyMismatch. Outcomes that failed a
-//     precondition are recorded too, so a replay answers as the first attempt
-//     did.
+//     precondition or found nothing to delete are recorded too, so a replay
+//     answers as the first attempt did even if the state has changed since.
 //   - Acquiring a lease increments the shard's fencing token. A lease has a
 //     server-side TTL; once it runs out the shard can be acquired again.
 //

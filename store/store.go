@@ -13,14 +13,16 @@ import (
 var (
 	// ErrNotFound: the object (or lease, or cluster record) does not exist.
 	ErrNotFound = errors.New("store: not found")
-	// ErrPrecondition: IfVersion did not match the object's version, or
-	// IfAbsent was set and the object exists. Nothing was changed.
+	// ErrPrecondition: IfVersion did not match the version of an existing
+	// object, or IfAbsent was set and the object exists. (IfVersion on an
+	// absent object is ErrNotFound.) Nothing was changed.
 	ErrPrecondition = errors.New("store: precondition failed")
 	// ErrIdempotencyMismatch: the idempotency key was used before for a
 	// different request (another fingerprint). Nothing was changed.
 	ErrIdempotencyMismatch = errors.New("store: idempotency key reused with a different request")
-	// ErrLeaseHeld: the lease is held by somebody else (see *HeldError), or a
-	// renew or release named a token that no longer holds it.
+	// ErrLeaseHeld: AcquireLease found the lease held, by somebody else or by
+	// the caller itself (see *HeldError). A holder renews; it does not
+	// acquire again.
 	ErrLeaseHeld = errors.New("store: lease held by another owner")
 	// ErrLeaseLost: a renew or release found the lease gone or granted to
 	// another token; the caller no longer owns the shard.
@@ -50,8 +52,9 @@ type Store interface {
 	Revision(ctx context.Context, shard int) (uint64, error)
 	// Changes returns up to limit change-log entries with Revision > after, in
 	// revision order. The log keeps at most the implementation's configured
-	// retention; callers detect a gap by comparing the first returned revision
-	// with after+1.
+	// retention (about that many: Redis trims approximately, and keeps at
+	// least it); callers detect a gap by comparing the first returned revision
+	// with after+1. limit < 1 is ErrInvalid.
 	Changes(ctx context.Context, shard int, after uint64, limit int) ([]Change, error)
 
 	// AcquireLease grants the shard's lease to req.Owner if nobody holds it,

@@ -70,7 +70,7 @@ func (w Write) validate() error {
 	return nil
 }
 
-// IdempotencyTTL returns the record's TTL, defaulted.
+// EffectiveTTL returns the record's TTL, DefaultIdempotencyTTL when unset.
 func (id *Idempotency) EffectiveTTL() time.Duration {
 	if id.TTL == 0 {
 		return DefaultIdempotencyTTL

@@ -1,0 +1,60 @@
+// Package redisstore is the production store.Store, on Redis 7 or later
+// through go-redis. The same keys and Lua scripts run unchanged on a single
+// server, behind Sentinel and on Redis Cluster.
+//
+// # Guarantees
+//
+//   - Every operation that reads or writes more than one key is one Lua
+//     script (Leave: one MULTI), and every key of a shard carries the hash tag
+//     "{s<N>}", so each of them touches exactly one cluster slot and runs
+//     atomically. Scripts declare every key they touch in KEYS.
+//   - Apply is one script call per batch, whatever its size (up to
+//     store.MaxBatch writes). The script checks the fencing token and the lease
+//     first and refuses the whole batch, writing nothing, when the token is not
+//     the shard's current one or that token's lease is gone. It then decides
+//     every write before it makes the first change, so a corrupt record fails
+//     the batch without applying part of it (Redis does not roll scripts back).
+//   - RenewLeases and Leases are one pipeline, hence one round trip per
+//     server, for any number of shards.
+//   - Lease TTLs and membership expiry run on the Redis server's clock (PX
+//     TTLs, and TIME inside the heartbeat and members scripts).
+//   - Scripts are run with EVALSHA; when the server's script cache is empty
+//     (SCRIPT FLUSH, restart, failover) they are loaded again transparently.
+//   - A corrupt record is reported as an error, never guessed at.
+//
+// # Requirements on the server
+//
+// Redis 7.0 or later (script flags, EVAL_RO). maxmemory-policy must be
+// noeviction: evicting a lease, a fencing counter or an idempotency record
+// would break fencing or idempotency. Durability across the loss of the
+// primary is configured by later layers (replicas, WAIT).
+//
+// # Key layout
+//
+// <p> is Config.KeyPrefix ("cpgw" by default) and N the shard number.
+//
+//	<p>:{sN}:token             string  fencing counter; INCR on every lease grant, never reset
+//	<p>:{sN}:lease             hash    owner, region, addr, token, ttl (ms); PX TTL = the lease
+//	<p>:{sN}:rev               string  revision counter; +1 per applied put or delete
+//	<p>:{sN}:obj:<ns>          hash    one per namespace; field = object name,
+//	                                   value = "<version> <token> <updatedUnixMs> <value>"
+//	<p>:{sN}:log               stream  change log; entry ID "<revision>-0", fields op
+//	                                   ("put"|"delete"), namespace, name, token; trimmed
+//	                                   once per batch with XTRIM MAXLEN ~ Config.LogRetention
+//	<p>:{sN}:idem:<ns>:<key>   string  idempotency record, PX TTL = the write's TTL:
+//	                                   "<code> <version> <token> <updatedUnixMs> <fingerprint>",
+//	                                   code C/U/D (created, updated, deleted) or
+//	                                   P/N (precondition failed, not found)
+//
+//	<p>:{cluster}:members         zset    member id → expiry (server clock, Unix ms)
+//	<p>:{cluster}:member-records  hash    member id → {"region","address"} JSON
+//	<p>:{cluster}:regions         set     every region that ever sent a heartbeat
+//	<p>:{cluster}:shards          string  the cluster's shard count (SET NX)
+//
+// Object records keep the version first so that the apply script can read it
+// with string.match without decoding the JSON value. In idempotency keys, '%'
+// and ':' in the namespace are percent-escaped so that distinct (namespace,
+// key) pairs never share a record. Idempotency records do not repeat the
+// written value: a replay has the same fingerprint, hence the same request and
+// value, and its result carries that value.
+package redisstore
