@@ -24,5 +24,14 @@ vet:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/...
 
+# Every fuzz target, FUZZTIME each (go test fuzzes one target at a time).
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
 clean:
 	rm -rf .cpgw-dev

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 )
 
@@ -11,6 +12,18 @@ const DefaultLogRetention = 10000
 
 // MaxBatch is the largest number of writes one Apply accepts.
 const MaxBatch = 1024
+
+// MaxNameLen is the longest namespace or object name.
+const MaxNameLen = 253
+
+// namePattern is the grammar of namespace and object names (DESIGN.md): lower
+// case letters, digits and . _ -, starting and ending with a letter or digit.
+var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$`)
+
+// ValidName reports whether s is a valid namespace or object name. The store
+// enforces it on writes, so no key layout has to cope with separators or
+// hash-tag braces in names; the HTTP layer answers 400 for the same rule.
+func ValidName(s string) bool { return namePattern.MatchString(s) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
@@ -25,6 +38,9 @@ func (b Batch) Validate() error {
 	}
 	if b.Token == 0 {
 		return invalid("zero fencing token")
+	}
+	if b.Now.IsZero() {
+		return invalid("zero Now")
 	}
 	if len(b.Writes) == 0 {
 		return invalid("empty batch")
@@ -41,8 +57,8 @@ func (b Batch) Validate() error {
 }
 
 func (w Write) validate() error {
-	if w.Namespace == "" || w.Name == "" {
-		return invalid("empty namespace or name")
+	if !ValidName(w.Namespace) || !ValidName(w.Name) {
+		return invalid("bad namespace or name %q/%q", w.Namespace, w.Name)
 	}
 	switch w.Op {
 	case OpPut:

@@ -23,7 +23,7 @@ func benchmarkApply(b *testing.B, size int) {
 	for i := range names {
 		names[i] = "obj-" + strconv.Itoa(i)
 	}
-	batch := store.Batch{Shard: 0, Token: tok, Writes: make([]store.Write, size)}
+	batch := store.Batch{Shard: 0, Token: tok, Now: t0, Writes: make([]store.Write, size)}
 	ctx := b.Context()
 	b.ReportAllocs()
 	i := 0

@@ -50,7 +50,7 @@ var methods = []struct {
 	call func(ctx context.Context, s store.Store) error
 }{
 	{"Apply", func(ctx context.Context, s store.Store) error {
-		_, err := s.Apply(ctx, store.Batch{Shard: 0, Token: 1, Writes: []store.Write{put("ns", "a", "{}")}})
+		_, err := s.Apply(ctx, store.Batch{Shard: 0, Token: 1, Now: t0, Writes: []store.Write{put("ns", "a", "{}")}})
 		return err
 	}},
 	{"Get", func(ctx context.Context, s store.Store) error { _, err := s.Get(ctx, 0, "ns", "a"); return err }},

@@ -24,7 +24,7 @@ func TestIdempotencyRecordsAreDropped(t *testing.T) {
 	}
 	write := func(key string, ttl time.Duration) {
 		t.Helper()
-		_, err := s.Apply(t.Context(), store.Batch{Shard: 0, Token: l.Token, Writes: []store.Write{{
+		_, err := s.Apply(t.Context(), store.Batch{Shard: 0, Token: l.Token, Now: clock.Now(), Writes: []store.Write{{
 			Op: store.OpPut, Namespace: "ns", Name: "a", Value: []byte("1"),
 			Idempotency: &store.Idempotency{Key: key, Fingerprint: "f", TTL: ttl},
 		}}})

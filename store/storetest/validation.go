@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,12 @@ func testInvalidBatches(t *testing.T, s store.Store) {
 		{"negative idempotency TTL", batch(0, tok, good, w(func(x *store.Write) {
 			x.Idempotency = &store.Idempotency{Key: "k", Fingerprint: "fp", TTL: -time.Second}
 		}))},
+		{"zero Now", store.Batch{Shard: 0, Token: tok, Writes: []store.Write{good}}},
+		{"namespace with a colon", batch(0, tok, good, w(func(x *store.Write) { x.Namespace = "a:b" }))},
+		{"namespace with a brace", batch(0, tok, good, w(func(x *store.Write) { x.Namespace = "{s1}" }))},
+		{"upper-case name", batch(0, tok, good, w(func(x *store.Write) { x.Name = "Obj" }))},
+		{"name ending in a dot", batch(0, tok, good, w(func(x *store.Write) { x.Name = "obj." }))},
+		{"name of 254 characters", batch(0, tok, good, w(func(x *store.Write) { x.Name = strings.Repeat("a", 254) }))},
 		{"invalid write first", batch(0, tok, w(func(x *store.Write) { x.Name = "" }), good)},
 	}
 	before := snapshot(t, s, 0, "ns")
