@@ -108,6 +108,12 @@ func startOnce(ctx context.Context, path string, o Options, replicaOf *Server, t
 		"--daemonize", "no",
 		"--protected-mode", "no",
 		"--logfile", filepath.Join(dir, "redis.log"),
+		// Evicting a lease, a fencing counter or an idempotency record would
+		// break the guarantees built on them (see package redisstore).
+		"--maxmemory-policy", "noeviction",
+		// Replicas sync at once instead of after Redis's default 5 s wait
+		// for more replicas to join the same diskless transfer.
+		"--repl-diskless-sync-delay", "0",
 	}
 	if replicaOf != nil {
 		host, rport, _ := net.SplitHostPort(replicaOf.Addr)
