@@ -84,6 +84,25 @@ type Store interface {
 	// Regions returns every region that ever sent a heartbeat, sorted.
 	Regions(ctx context.Context) ([]string, error)
 
+	// GetNamespace returns a namespace's settings, or ErrNotFound if none
+	// were ever stored (the namespace then lives on shards.Of of its name).
+	GetNamespace(ctx context.Context, name string) (Namespace, error)
+	// PutNamespace stores settings with a compare-and-set on Version:
+	// ifVersion 0 means "only if none are stored", otherwise the stored
+	// Version must equal ifVersion (ErrPrecondition if not). It returns the
+	// stored settings with Version incremented.
+	PutNamespace(ctx context.Context, ns Namespace, ifVersion uint64) (Namespace, error)
+	// Namespaces returns every namespace's settings, ordered by name.
+	Namespaces(ctx context.Context) ([]Namespace, error)
+
+	// SetBeacon writes a freshness beacon: a caller-chosen sequence number
+	// under id, kept for ttl. A reader of a replica that sees sequence n
+	// knows the replica holds every write acknowledged before beacon n was
+	// sent (package locality turns that into a staleness bound).
+	SetBeacon(ctx context.Context, id string, seq uint64, ttl time.Duration) error
+	// Beacon reads a beacon's sequence number, or ErrNotFound.
+	Beacon(ctx context.Context, id string) (uint64, error)
+
 	// InitCluster records the cluster's shard count if none is recorded yet and
 	// returns the recorded count (which may differ from shards: the first
 	// cluster creation wins and the count never changes).
@@ -263,4 +282,18 @@ type Member struct {
 	ID      string
 	Region  string
 	Address string
+}
+
+// Namespace is a namespace's stored settings.
+type Namespace struct {
+	Name string
+	// HomeRegion pins the namespace to a region; empty means unpinned.
+	HomeRegion string
+	// Shard is the shard the namespace lives on under these settings,
+	// resolved once when they were stored so that a later change of the
+	// region list cannot move its data.
+	Shard int
+	// Version counts changes, for compare-and-set; 0 in a Namespace that was
+	// never stored.
+	Version uint64
 }

@@ -130,3 +130,14 @@ func validTTL(d time.Duration) error {
 	}
 	return nil
 }
+
+// Validate reports malformed namespace settings.
+func (n Namespace) Validate() error {
+	if !ValidName(n.Name) {
+		return invalid("bad namespace name %q", n.Name)
+	}
+	if n.Shard < 0 {
+		return invalid("shard %d", n.Shard)
+	}
+	return nil
+}
