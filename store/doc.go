@@ -1,6 +1,6 @@
 // Package store is cpgw's data layer: objects, the per-shard change log,
-// idempotency records, lease records, the per-shard fencing counter and
-// coordinator membership.
+// idempotency records, lease records, the per-shard fencing counter,
+// coordinator membership, namespace settings and freshness beacons.
 //
 // Two implementations share one contract, the Store interface: package
 // redisstore (production; Lua scripts, every key of a shard under the Redis
@@ -14,19 +14,31 @@
 //     token equals the shard's current token and that token's lease is still
 //     held. The check and the writes are one atomic step; a refused batch changes
 //     nothing.
+//
 //   - Each shard has a revision counter. Every applied change (put or delete)
 //     increments it, and the object's Version is the revision of its last change,
 //     so versions only grow, even across delete and re-create, and the change log
 //     is ordered by revision.
+//
 //   - A conditional write (IfVersion, IfAbsent) never applies on a mismatch.
+//
 //   - An idempotency record is stored in the same atomic step as the write it
 //     belongs to. A repeat with the same key and fingerprint returns the first
 //     outcome (Replayed set) and changes nothing; the same key with another
 //     fingerprint fails with ErrIdempotencyMismatch. Outcomes that failed a
 //     precondition or found nothing to delete are recorded too, so a replay
 //     answers as the first attempt did even if the state has changed since.
+//
 //   - Acquiring a lease increments the shard's fencing token. A lease has a
 //     server-side TTL; once it runs out the shard can be acquired again.
+//
+//   - Namespace settings change only by compare-and-set on their Version.
+//
+//   - A freshness beacon (SetBeacon) replicates in order with the writes
+//     around it, so a replica that shows beacon n holds every write the
+//     primary acknowledged before n was sent. This holds for a replica of the
+//     node that stores the beacon: a single Redis or Sentinel setup, not yet
+//     a Redis Cluster with several primaries.
 //
 // # Non-guarantees
 //

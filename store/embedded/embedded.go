@@ -15,17 +15,18 @@
 //     precision, so both stores report the same values.
 //   - Values handed in and out are copied: callers may reuse or mutate their
 //     slices freely.
-//   - The change log keeps, for each retained change, the object as the change
-//     left it, so a follower can be brought up to date by applying the log in
-//     revision order (the basis for simulated read replicas in cpgw dev).
+//   - Read replicas with a configurable replication lag (NewReplica) stand in
+//     for a Redis replica per region: a Replica shows the store as it was Lag
+//     ago and applies the store's changes in commit order, so freshness
+//     beacons prove on it what they prove on Redis (see replica.go).
 //
 // # Non-guarantees
 //
 // State lives in process memory only: nothing is durable, and it is gone when
-// the process exits or the store is closed. There is no replication, so
-// anything the production store does with replicas and WAIT is absent here.
-// All shards share one mutex; the store is meant for one machine's worth of
-// load, not for throughput comparisons with Redis.
+// the process exits or the store is closed. Replicas live in the same process
+// and cannot fail independently; nothing here models WAIT or a failover. All
+// shards share one mutex; the store is meant for one machine's worth of load,
+// not for throughput comparisons with Redis.
 package embedded
 
 import (
@@ -60,7 +61,16 @@ type Config struct {
 	// values stay in memory until their entry is dropped. Zero means
 	// store.DefaultLogRetention; negative is invalid.
 	LogRetention int
+	// ReplicationBacklog is how many changes the store keeps for replicas
+	// that have not applied them yet. A replica that falls further behind is
+	// brought forward at once, as a Redis replica that falls out of the
+	// backlog resyncs: it then shows newer state than its Lag asks for.
+	// Zero means DefaultReplicationBacklog; negative is invalid.
+	ReplicationBacklog int
 }
+
+// DefaultReplicationBacklog is the ReplicationBacklog of the zero Config.
+const DefaultReplicationBacklog = 1 << 16
 
 // Store is an in-process store.Store. Create it with New; it is safe for
 // concurrent use.
@@ -68,14 +78,22 @@ type Store struct {
 	// Set by New, never changed.
 	clock     clockwork.Clock
 	retention int
+	backlog   int
 
-	mu      sync.Mutex
-	closed  bool
-	shards  map[int]*shardState
-	members map[string]memberRecord
-	regions map[string]struct{}
+	mu         sync.Mutex
+	closed     bool
+	shards     map[int]*shardState
+	members    map[string]memberRecord
+	regions    map[string]struct{}
+	namespaces map[string]store.Namespace
+	beacons    map[string]beaconRecord
 	// clusterShards is the recorded shard count; 0 until InitCluster.
 	clusterShards int
+	// feed holds the committed changes some replica has not applied yet, in
+	// commit order; feed[0] has sequence number feedStart (replication.go).
+	feed      []mutation
+	feedStart uint64
+	replicas  map[*Replica]struct{}
 }
 
 // shardState is everything the store keeps for one shard. The Store's mu
@@ -94,28 +112,40 @@ func New(cfg Config) (*Store, error) {
 	if cfg.LogRetention < 0 {
 		return nil, fmt.Errorf("embedded: negative LogRetention %d", cfg.LogRetention)
 	}
+	if cfg.ReplicationBacklog < 0 {
+		return nil, fmt.Errorf("embedded: negative ReplicationBacklog %d", cfg.ReplicationBacklog)
+	}
 	if cfg.LogRetention == 0 {
 		cfg.LogRetention = store.DefaultLogRetention
+	}
+	if cfg.ReplicationBacklog == 0 {
+		cfg.ReplicationBacklog = DefaultReplicationBacklog
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
 	return &Store{
-		clock:     cfg.Clock,
-		retention: cfg.LogRetention,
-		shards:    make(map[int]*shardState),
-		members:   make(map[string]memberRecord),
-		regions:   make(map[string]struct{}),
+		clock:      cfg.Clock,
+		retention:  cfg.LogRetention,
+		backlog:    cfg.ReplicationBacklog,
+		shards:     make(map[int]*shardState),
+		members:    make(map[string]memberRecord),
+		regions:    make(map[string]struct{}),
+		namespaces: make(map[string]store.Namespace),
+		beacons:    make(map[string]beaconRecord),
+		replicas:   make(map[*Replica]struct{}),
 	}, nil
 }
 
 // Close drops the store's state; every later call returns ErrClosed. Closing
-// twice is harmless.
+// twice is harmless. Replicas of the store keep serving what they had
+// applied, as a Redis replica keeps serving when its primary is gone.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.shards, s.members, s.regions = nil, nil, nil
+	s.shards, s.members, s.regions, s.namespaces, s.beacons = nil, nil, nil, nil, nil
+	s.feed, s.replicas = nil, nil
 	return nil
 }
 

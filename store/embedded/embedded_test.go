@@ -19,6 +19,8 @@ func TestNew(t *testing.T) {
 		{"zero config", embedded.Config{}, false},
 		{"explicit retention", embedded.Config{LogRetention: 5}, false},
 		{"negative retention", embedded.Config{LogRetention: -1}, true},
+		{"explicit backlog", embedded.Config{ReplicationBacklog: 3}, false},
+		{"negative backlog", embedded.Config{ReplicationBacklog: -1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +76,14 @@ var methods = []struct {
 	{"Members", func(ctx context.Context, s store.Store) error { _, err := s.Members(ctx); return err }},
 	{"Regions", func(ctx context.Context, s store.Store) error { _, err := s.Regions(ctx); return err }},
 	{"InitCluster", func(ctx context.Context, s store.Store) error { _, err := s.InitCluster(ctx, 8); return err }},
+	{"GetNamespace", func(ctx context.Context, s store.Store) error { _, err := s.GetNamespace(ctx, "ns"); return err }},
+	{"PutNamespace", func(ctx context.Context, s store.Store) error {
+		_, err := s.PutNamespace(ctx, store.Namespace{Name: "ns"}, 0)
+		return err
+	}},
+	{"Namespaces", func(ctx context.Context, s store.Store) error { _, err := s.Namespaces(ctx); return err }},
+	{"SetBeacon", func(ctx context.Context, s store.Store) error { return s.SetBeacon(ctx, "gw", 1, time.Second) }},
+	{"Beacon", func(ctx context.Context, s store.Store) error { _, err := s.Beacon(ctx, "gw"); return err }},
 }
 
 func TestClosed(t *testing.T) {

@@ -72,6 +72,7 @@ func (s *Store) AcquireLease(ctx context.Context, req store.LeaseRequest) (store
 		},
 		expires: now.Add(ttl),
 	}
+	s.publishLeaseLocked(req.Shard, sh)
 	// The caller gets its TTL back as asked; the store keeps (and Leases
 	// reports) it in whole milliseconds, as redisstore does.
 	l := sh.lease.lease
@@ -110,6 +111,7 @@ func (s *Store) renewLocked(r store.LeaseRenewal, now time.Time) error {
 	ttl := msTTL(r.TTL)
 	l.lease.TTL = ttl
 	l.expires = now.Add(ttl)
+	s.publishLeaseLocked(r.Shard, sh)
 	return nil
 }
 
@@ -136,6 +138,7 @@ func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string, token
 		return lost(shard, owner, token)
 	}
 	sh.lease = nil
+	s.publishLeaseLocked(shard, sh)
 	return nil
 }
 

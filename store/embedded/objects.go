@@ -108,42 +108,52 @@ func (s *Store) writeLocked(sh *shardState, shard int, token fencing.Token, at t
 		return store.Result{Err: store.ErrNotFound}
 	}
 
-	sh.revision++
 	obj := store.Object{
 		Namespace: w.Namespace,
 		Name:      w.Name,
 		Shard:     shard,
-		Version:   sh.revision,
+		Version:   sh.revision + 1,
 		Token:     token,
 		UpdatedAt: at,
 	}
-	var outcome store.Outcome
-	switch w.Op {
-	case store.OpPut:
+	outcome := store.Deleted
+	if w.Op == store.OpPut {
 		obj.Value = bytes.Clone(w.Value)
-		ns := sh.objects[w.Namespace]
-		if ns == nil {
-			ns = make(map[string]*store.Object)
-			sh.objects[w.Namespace] = ns
-		}
-		// Stored objects are immutable: an update replaces the pointer, so
-		// the change log can share the value instead of copying it.
-		stored := obj
-		ns[w.Name] = &stored
 		outcome = store.Updated
 		if cur == nil {
 			outcome = store.Created
 		}
-	case store.OpDelete:
-		ns := sh.objects[w.Namespace]
-		delete(ns, w.Name)
-		if len(ns) == 0 {
-			delete(sh.objects, w.Namespace)
-		}
-		outcome = store.Deleted
 	}
-	sh.appendLocked(logEntry{op: w.Op, object: obj}, s.retention)
+	e := logEntry{op: w.Op, object: obj}
+	sh.commitLocked(e, s.retention)
+	s.publishLocked(mutation{kind: mutObject, shard: shard, entry: e})
 	return store.Result{Outcome: outcome, Object: obj}
+}
+
+// commitLocked makes the change e describes: the object map, the revision
+// and the change log. Replicas replay the same entry through it.
+func (sh *shardState) commitLocked(e logEntry, retention int) {
+	obj := e.object
+	switch e.op {
+	case store.OpPut:
+		ns := sh.objects[obj.Namespace]
+		if ns == nil {
+			ns = make(map[string]*store.Object)
+			sh.objects[obj.Namespace] = ns
+		}
+		// Stored objects are immutable: an update replaces the pointer, so
+		// the change log (and replicas) can share the value instead of
+		// copying it.
+		ns[obj.Name] = &obj
+	case store.OpDelete:
+		ns := sh.objects[obj.Namespace]
+		delete(ns, obj.Name)
+		if len(ns) == 0 {
+			delete(sh.objects, obj.Namespace)
+		}
+	}
+	sh.revision = obj.Version
+	sh.appendLocked(e, retention)
 }
 
 // appendLocked adds e to the change log and drops the oldest entry beyond

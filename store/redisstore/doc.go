@@ -21,6 +21,24 @@
 //   - Scripts are run with EVALSHA; when the server's script cache is empty
 //     (SCRIPT FLUSH, restart, failover) they are loaded again transparently.
 //   - A corrupt record is reported as an error, never guessed at.
+//   - PutNamespace is one script: the version check and the write are atomic.
+//   - Every read is a read-only command or a "no-writes" script, so a Store on
+//     a client of a replica serves the read side of the contract (Get, List,
+//     Revision, Changes, Leases, GetNamespace, Namespaces, Beacon).
+//
+// # Beacons and Redis Cluster
+//
+// A beacon (SetBeacon) proves that a replica which shows it holds every write
+// the primary acknowledged before the beacon was written. That holds because
+// one primary replicates to a replica one ordered stream; it holds only for
+// the data of the primary that holds the beacon. Beacons live under the
+// "{cluster}" tag, so on a single server or behind Sentinel (one primary for
+// everything) they prove the freshness of every key. On a Redis Cluster with
+// several primaries, shard data lives on other nodes than the beacon and a
+// beacon says nothing about their replicas: a staleness bound there needs one
+// beacon per node, written under a hash tag of a slot that node serves. cpgw
+// does not do that yet, so local reads on a multi-primary Cluster must not
+// rely on beacons.
 //
 // # Requirements on the server
 //
@@ -50,6 +68,10 @@
 //	<p>:{cluster}:member-records  hash    member id → {"region","address"} JSON
 //	<p>:{cluster}:regions         set     every region that ever sent a heartbeat
 //	<p>:{cluster}:shards          string  the cluster's shard count (SET NX)
+//	<p>:{cluster}:namespaces      hash    namespace name → "<version> <json>", json
+//	                                      {"homeRegion","shard"}; version first so the
+//	                                      compare-and-set script reads it without JSON
+//	<p>:{cluster}:beacon:<id>     string  freshness beacon: the sequence number; PX TTL
 //
 // Object records keep the version first so that the apply script can read it
 // with string.match without decoding the JSON value. In idempotency keys, '%'

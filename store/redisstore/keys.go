@@ -46,3 +46,8 @@ func (k keys) members() string       { return k.cluster() + "members" }
 func (k keys) memberRecords() string { return k.cluster() + "member-records" }
 func (k keys) regions() string       { return k.cluster() + "regions" }
 func (k keys) shardCount() string    { return k.cluster() + "shards" }
+func (k keys) namespaces() string    { return k.cluster() + "namespaces" }
+
+// beacon is one freshness beacon. The id is the key's suffix, after the hash
+// tag, so it needs no escaping: Redis Cluster hashes only the first "{...}".
+func (k keys) beacon(id string) string { return k.cluster() + "beacon:" + id }

@@ -75,6 +75,7 @@ func TestKeysCarryShardTag(t *testing.T) {
 				"s3 token", "s3 lease", "s3 rev", "s3 log", "s3 obj", "s3 idem",
 				"s17 token", "s17 lease", "s17 rev", "s17 log", "s17 obj", "s17 idem",
 				"cluster members", "cluster member-records", "cluster regions", "cluster shards",
+				"cluster namespaces", "cluster beacon",
 			} {
 				if !kinds[want] {
 					t.Errorf("no %q key was written; kinds seen: %v", want, kinds)
@@ -101,6 +102,13 @@ func writeEverything(t *testing.T, s store.Store, shards ...int) {
 		t.Fatal(err)
 	}
 	if _, err := s.InitCluster(ctx, 64); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutNamespace(ctx, store.Namespace{Name: "payments", HomeRegion: "eu-west", Shard: 3}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// An id with braces and separators must not move the key off {cluster}.
+	if err := s.SetBeacon(ctx, "gw:{s3}:us-east", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 }

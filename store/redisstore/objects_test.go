@@ -172,6 +172,41 @@ func TestCorruptRecords(t *testing.T) {
 		}
 	})
 
+	t.Run("NamespaceRecord", func(t *testing.T) {
+		const key = "cpgw:{cluster}:namespaces"
+		for _, rec := range []string{"garbage", "", "1", "x {}", "0 {}", "1 {not json", "-1 {}"} {
+			if err := c.HSet(ctx, key, "ns", rec).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if ns, err := s.GetNamespace(ctx, "ns"); err == nil || errors.Is(err, store.ErrNotFound) {
+				t.Errorf("GetNamespace over %q = %+v, %v; want a corruption error", rec, ns, err)
+			}
+			if all, err := s.Namespaces(ctx); err == nil {
+				t.Errorf("Namespaces over %q = %+v, nil; want a corruption error", rec, all)
+			}
+		}
+		// The CAS script cannot read a version out of garbage either, and
+		// refuses rather than overwrites.
+		if err := c.HSet(ctx, key, "ns", "garbage").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.PutNamespace(ctx, store.Namespace{Name: "ns"}, 0); err == nil || errors.Is(err, store.ErrPrecondition) {
+			t.Errorf("PutNamespace over garbage = %v, want a corruption error", err)
+		}
+		if rec, _ := c.HGet(ctx, key, "ns").Result(); rec != "garbage" {
+			t.Errorf("PutNamespace over garbage changed the record to %q", rec)
+		}
+	})
+
+	t.Run("Beacon", func(t *testing.T) {
+		if err := c.Set(ctx, "cpgw:{cluster}:beacon:gw", "-3", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if seq, err := s.Beacon(ctx, "gw"); err == nil || errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Beacon over a corrupt sequence = %d, %v; want a corruption error", seq, err)
+		}
+	})
+
 	t.Run("MemberRecord", func(t *testing.T) {
 		if err := s.Heartbeat(ctx, store.Member{ID: "m", Region: "r"}, time.Minute); err != nil {
 			t.Fatal(err)

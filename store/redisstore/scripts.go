@@ -222,10 +222,30 @@ end
 return out
 `
 
+// putNamespaceSrc stores namespace settings with a compare-and-set on their
+// version. KEYS[1] namespaces (hash). ARGV name, expected version ("0" =
+// none stored), new version, settings JSON. Reply: {"ok"} or {"P", current
+// version}.
+const putNamespaceSrc = `#!lua
+local cur = '0'
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if rec then
+  cur = string.match(rec, '^(%d+) ')
+  if not cur then
+    return redis.error_reply('ERR cpgw: corrupt namespace record ' .. ARGV[1])
+  end
+end
+if cur ~= ARGV[2] then
+  return {'P', cur}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
+return {'ok'}
+`
+
 // scripts holds the store's scripts. They live in the Store rather than in
 // package variables because redis.Script caches its digest.
 type scripts struct {
-	apply, list, acquire, renew, release, leaseState, heartbeat, members *redis.Script
+	apply, list, acquire, renew, release, leaseState, heartbeat, members, putNamespace *redis.Script
 }
 
 func newScripts() scripts {
@@ -238,6 +258,8 @@ func newScripts() scripts {
 		leaseState: redis.NewScript(leaseStateSrc),
 		heartbeat:  redis.NewScript(heartbeatSrc),
 		members:    redis.NewScript(membersSrc),
+
+		putNamespace: redis.NewScript(putNamespaceSrc),
 	}
 }
 

@@ -93,6 +93,15 @@ func TestScriptCacheFlushed(t *testing.T) {
 						t.Fatalf("Members = %+v, %v", ms, err)
 					}
 				}},
+				{"PutNamespace", "eval", func(t *testing.T) {
+					cur, err := s.GetNamespace(ctx, "ns")
+					if err != nil && !errors.Is(err, store.ErrNotFound) {
+						t.Fatal(err)
+					}
+					if _, err := s.PutNamespace(ctx, store.Namespace{Name: "ns", Shard: 1}, cur.Version); err != nil {
+						t.Fatal(err)
+					}
+				}},
 			}
 			for _, op := range ops {
 				t.Run(op.name, func(t *testing.T) {

@@ -39,6 +39,11 @@ func testCancelledContext(t *testing.T, s store.Store) {
 		{"Members", func() error { _, err := s.Members(ctx); return err }},
 		{"Regions", func() error { _, err := s.Regions(ctx); return err }},
 		{"InitCluster", func() error { _, err := s.InitCluster(ctx, 64); return err }},
+		{"GetNamespace", func() error { _, err := s.GetNamespace(ctx, "ns"); return err }},
+		{"PutNamespace", func() error { _, err := s.PutNamespace(ctx, store.Namespace{Name: "ns"}, 0); return err }},
+		{"Namespaces", func() error { _, err := s.Namespaces(ctx); return err }},
+		{"SetBeacon", func() error { return s.SetBeacon(ctx, "gw", 1, longTTL) }},
+		{"Beacon", func() error { _, err := s.Beacon(ctx, "gw"); return err }},
 	}
 	for _, c := range calls {
 		if err := c.call(); err == nil {

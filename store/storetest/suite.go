@@ -36,6 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Leases", leaseCases},
 		{"Membership", membershipCases},
 		{"Cluster", clusterCases},
+		{"Namespaces", namespaceCases},
+		{"Beacons", beaconCases},
 		{"Validation", validationCases},
 		{"Concurrency", concurrencyCases},
 		{"Context", contextCases},

@@ -1,0 +1,57 @@
+// Package gateway is cpgw's stateless regional HTTP front. It serves the
+// public v1 API (DESIGN.md, "HTTP API"): it validates every request, routes
+// it to the coordinator that owns the namespace's shard, serves fast-path
+// reads from the region's replica, and answers /healthz, /readyz, /metrics
+// and GET /v1/shards itself.
+//
+//	g, err := gateway.New(primary, replica, cfg) // cfg := gateway.DefaultConfig(); cfg.Region = "eu-west"
+//	go g.Run(ctx)                                 // shard map refresh + replica staleness tracker
+//	srv := &http.Server{Handler: g.Handler()}
+//
+// Routing: namespace → shard by the stored namespace settings (a pinned
+// namespace's recorded shard) or shards.Of; shard → owner by the shard map,
+// reloaded from the primary every Config.RefreshInterval and at once when a
+// request finds the map wrong (421 Misdirected, a refused connection, an
+// open breaker, 503 no_owner). Concurrent demands for a reload share one.
+//
+// # Guarantees
+//
+//   - Nothing reaches a coordinator or the replica before the request passed
+//     every check (names, headers, query parameters, Content-Type, body size,
+//     body is a JSON object); a refused request changed nothing.
+//   - A local read is answered from the replica only when the staleness bound
+//     (package locality), taken before the read and increased by the read's
+//     own duration, is within the request's maxStaleness, and the replica has
+//     reached minVersion; X-Staleness-Ms reports that bound, rounded up.
+//     Otherwise the owner answers (X-Consistency: strong). An unknown bound
+//     counts as too stale.
+//   - A forwarded request is retried only when its previous attempt cannot
+//     have been applied: the connection could not be made (nothing was
+//     sent), the breaker refused it, the coordinator answered 421 or 503
+//     no_owner. Every attempt carries the same body and the client's
+//     Idempotency-Key, unchanged. Retries stop at Config.Retry.MaxElapsedTime
+//     with 503 no_owner and Retry-After: nothing was applied.
+//   - A failure after a request was sent (a timeout, a dropped connection) is
+//     503 unavailable, never retried by the gateway: the outcome is unknown,
+//     and only the client's Idempotency-Key makes its own retry safe.
+//   - Coordinator answers (status, body, ETag, X-Fencing-Token,
+//     X-Replicas-Acked, Idempotent-Replayed, X-Served-By, Retry-After) are
+//     relayed as they are. Every error the gateway makes itself is an
+//     api.ErrorBody.
+//
+// # Non-guarantees
+//
+//   - The shard map is polled: an owner change nobody runs into is noticed
+//     within about RefreshInterval plus one load (the tests measure it; see
+//     TestOwnerChangeDetection). Until then requests go to the former owner,
+//     which answers 421; that costs a reload, not correctness, because
+//     ownership is enforced by leases and fencing in the store.
+//   - A write without an Idempotency-Key that fails after it was sent may or
+//     may not have been applied; the gateway does not invent keys yet
+//     (a later issue).
+//   - Local reads are not linearizable: they may miss writes acknowledged
+//     within their staleness bound. A client that needs its own writes uses
+//     minVersion or consistency=strong.
+//   - Authentication and authorization are not here yet: Config.Authenticate
+//     is the hook they will use. Watch answers 501 until a later issue.
+package gateway

@@ -1,0 +1,351 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/jonboulle/clockwork"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/cpgw/cpgw/api"
+)
+
+// relayHeaders are the coordinator response headers that reach the client.
+var relayHeaders = []string{
+	"Content-Type",
+	"ETag",
+	"Allow",
+	api.HeaderFencingToken,
+	api.HeaderReplicasAcked,
+	api.HeaderIdempotentReplayed,
+	api.HeaderServedBy,
+	api.HeaderConsistency,
+	api.HeaderRetryAfter,
+}
+
+// maxErrorBody bounds how much of a 421 or 503 body is read to classify it.
+// Coordinator error bodies are a few hundred bytes.
+const maxErrorBody = 64 << 10
+
+// forward is one request to send to the owner of a namespace's shard.
+type forward struct {
+	kind   string                 // metrics label: write, read, namespace
+	method string                 // http method on the coordinator
+	ns     string                 // the namespace that picks the shard
+	path   func(shard int) string // coordinator path for the resolved shard
+	body   []byte                 // nil for reads; sent whole on every attempt
+	// header is what the coordinator gets of the client's headers: only
+	// what the handler validated and copied (Content-Type, If-Match,
+	// If-None-Match, Idempotency-Key), never credentials or hop-by-hop
+	// headers. X-Request-Id is added here.
+	header http.Header
+	// strong marks a read: the response says X-Consistency: strong.
+	strong bool
+	// onSuccess, if set, runs after a 2xx and before the response is
+	// relayed, so its effect is visible to the client's next request.
+	onSuccess func(ctx context.Context)
+}
+
+// outcome classifies one attempt.
+type outcome int
+
+const (
+	relay       outcome = iota // a response to hand to the client as is
+	retry                      // nothing was applied; another attempt is safe
+	unavailable                // sent, then failed: the outcome is unknown
+	canceled                   // the client went away
+)
+
+// attempt is what one try to reach the owner produced.
+type attempt struct {
+	outcome outcome
+	reason  string         // for retry: the retries_total label
+	detail  string         // for logs and error messages
+	resp    *http.Response // for relay
+	body    []byte         // for relay: the body if it was already read
+	cancel  context.CancelFunc
+}
+
+// forward sends f to the owner of f.ns's shard and relays the answer,
+// retrying (same body, same headers, same Idempotency-Key) only when the
+// previous attempt cannot have applied anything: the connection could not
+// be made or the breaker refused it, the coordinator said 421 (not the
+// owner), or it said 503 no_owner. Each of those also refreshes the shard
+// map. When the budget runs out, or nobody owns the shard, the client gets
+// 503 no_owner with Retry-After; a failure after the request was sent is
+// 503 unavailable and never retried.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
+	ctx := r.Context()
+	f.header.Set(api.HeaderRequestID, requestID(ctx))
+
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(g.cfg.Retry.InitialInterval),
+		backoff.WithMaxInterval(g.cfg.Retry.MaxInterval),
+		backoff.WithMaxElapsedTime(g.cfg.Retry.MaxElapsedTime),
+		backoff.WithClockProvider(g.cfg.Clock),
+	)
+	// The budget also bounds waiting for map reloads, on the same clock as
+	// the backoff.
+	budget, cancelBudget := clockwork.WithTimeout(ctx, g.cfg.Clock, g.cfg.Retry.MaxElapsedTime)
+	defer cancelBudget()
+
+	var last attempt // the latest failed attempt, for the final 503
+	for try := 1; ; try++ {
+		s := g.cache.current()
+		var a attempt
+		var t target
+		if s == nil {
+			a = attempt{outcome: retry, reason: "no_owner_known", detail: "shard map not loaded yet"}
+		} else if t = s.route(f.ns); t.entry.Address == "" {
+			a = attempt{outcome: retry, reason: "no_owner_known", detail: fmt.Sprintf("shard %d has no owner", t.shard)}
+		} else {
+			a = g.attempt(ctx, t, f)
+		}
+
+		switch a.outcome {
+		case relay:
+			g.metrics.forwards.WithLabelValues(f.kind, "relayed").Inc()
+			g.relay(w, r, f, a)
+			return
+		case unavailable:
+			g.metrics.forwards.WithLabelValues(f.kind, "unavailable").Inc()
+			logger(ctx).Warn("forward failed after the request was sent; not retrying",
+				"coordinator", t.entry.Address, "shard", t.shard, "attempt", try, "err", a.detail)
+			msg := "the shard owner did not answer in time; retry"
+			if f.kind != "read" {
+				msg = "the shard owner did not answer after the request was sent, so its outcome is unknown; " +
+					"retry with the same Idempotency-Key to apply it at most once"
+			}
+			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, msg)
+			return
+		case canceled:
+			g.canceled(w, f)
+			return
+		}
+
+		last = a
+		logger(ctx).Debug("forward attempt failed; retrying", "reason", a.reason,
+			"coordinator", t.entry.Address, "shard", t.shard, "attempt", try, "detail", a.detail)
+		// Every retryable failure may mean the owner moved: reload the map
+		// (coalesced with every other request that saw the same) before
+		// choosing where to go next.
+		g.cache.refresh(budget)
+		if ctx.Err() != nil {
+			g.canceled(w, f)
+			return
+		}
+		d := b.NextBackOff()
+		if d == backoff.Stop {
+			break
+		}
+		if s2 := g.cache.current(); s2 != nil && s != nil {
+			// A new owner was found: try it now rather than after a pause
+			// meant for one that is not there.
+			if n := s2.route(f.ns); n.entry.Address != "" && n.entry.Address != t.entry.Address {
+				d = 0
+			}
+		}
+		if !g.sleep(ctx, d) {
+			g.canceled(w, f)
+			return
+		}
+		g.metrics.retries.WithLabelValues(a.reason).Inc()
+	}
+	g.metrics.forwards.WithLabelValues(f.kind, "no_owner").Inc()
+	logger(ctx).Warn("no reachable shard owner within the retry budget", "namespace", f.ns, "reason", last.reason, "detail", last.detail)
+	// The detail (addresses, dial errors) stays in the log; the client
+	// learns what kind of failure it was.
+	noOwner(w, "no reachable owner for the namespace's shard (last attempt: "+last.reason+"); nothing was applied, retry later")
+}
+
+// canceled answers a request whose client went away. Nobody reads the
+// answer; it is written so the access log and metrics do not count a
+// success.
+func (g *Gateway) canceled(w http.ResponseWriter, f forward) {
+	g.metrics.forwards.WithLabelValues(f.kind, "canceled").Inc()
+	writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "request canceled")
+}
+
+// sleep waits d on the gateway's clock; false if ctx ended first.
+func (g *Gateway) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := g.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.Chan():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// attempt makes one try through the coordinator's breaker and classifies
+// what happened.
+func (g *Gateway) attempt(ctx context.Context, t target, f forward) attempt {
+	addr := t.entry.Address
+	cb := g.breakers.get(addr)
+
+	actx, cancel := context.WithTimeout(ctx, g.cfg.ForwardTimeout)
+	// wrote is set once any request headers went out: from then on the
+	// coordinator may have received the request, and a failure leaves its
+	// outcome unknown.
+	var wrote atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+	})
+	req, err := http.NewRequestWithContext(actx, f.method, joinURL(addr, f.path(t.shard)), bodyReader(f.body))
+	if err != nil {
+		cancel()
+		// A malformed address in a lease: nothing can be sent to it, so
+		// treat it like a refused connection and hope the map moves on.
+		return attempt{outcome: retry, reason: "connect", detail: fmt.Sprintf("bad coordinator address %q: %v", addr, err)}
+	}
+	req.Header = f.header.Clone()
+
+	resp, err := cb.Execute(func() (*http.Response, error) {
+		resp, err := g.client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Canceled // excluded from the breaker's counts
+			}
+			return nil, err
+		}
+		if countsAsFailure(resp.StatusCode) {
+			return resp, errCoordinatorFailed
+		}
+		return resp, nil
+	})
+	switch {
+	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
+		cancel()
+		return attempt{outcome: retry, reason: "breaker_open", detail: "circuit breaker open for " + addr}
+	case errors.Is(err, errCoordinatorFailed):
+		return attempt{outcome: relay, resp: resp, cancel: cancel}
+	case err != nil && ctx.Err() != nil:
+		cancel()
+		return attempt{outcome: canceled, detail: ctx.Err().Error()}
+	case err != nil && (!wrote.Load() || isDialError(err)):
+		cancel()
+		return attempt{outcome: retry, reason: "connect", detail: fmt.Sprintf("connect to %s: %v", addr, err)}
+	case err != nil:
+		cancel()
+		return attempt{outcome: unavailable, detail: fmt.Sprintf("%s: %v", addr, err)}
+	}
+
+	switch resp.StatusCode {
+	case http.StatusMisdirectedRequest:
+		body, _ := readBody(resp)
+		cancel()
+		return attempt{outcome: retry, reason: "misdirected",
+			detail: fmt.Sprintf("%s does not own shard %d%s", addr, t.shard, ownerHint(body))}
+	case http.StatusServiceUnavailable:
+		body, err := readBody(resp)
+		if err != nil {
+			cancel()
+			return attempt{outcome: unavailable, detail: fmt.Sprintf("%s: reading 503 body: %v", addr, err)}
+		}
+		if errorCode(body) == api.CodeNoOwner {
+			cancel()
+			return attempt{outcome: retry, reason: "no_owner", detail: addr + " has no lease on shard " + fmt.Sprint(t.shard)}
+		}
+		return attempt{outcome: relay, resp: resp, body: body, cancel: cancel}
+	}
+	return attempt{outcome: relay, resp: resp, cancel: cancel}
+}
+
+// relay hands the coordinator's answer to the client: its status, the
+// contract's headers and its body.
+func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, f forward, a attempt) {
+	defer a.cancel()
+	defer a.resp.Body.Close()
+	resp := a.resp
+	if f.onSuccess != nil && resp.StatusCode/100 == 2 {
+		f.onSuccess(r.Context())
+	}
+	h := w.Header()
+	for _, k := range relayHeaders {
+		if vs := resp.Header.Values(k); len(vs) > 0 {
+			h[k] = vs
+		}
+	}
+	if f.strong {
+		h.Set(api.HeaderConsistency, api.ConsistencyStrong)
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable && h.Get(api.HeaderRetryAfter) == "" {
+		h.Set(api.HeaderRetryAfter, fmt.Sprint(retryAfterSeconds))
+	}
+	w.WriteHeader(resp.StatusCode)
+	var err error
+	if a.body != nil {
+		_, err = w.Write(a.body)
+	} else {
+		_, err = io.Copy(w, resp.Body)
+	}
+	if err != nil {
+		// Headers are out: all that can be done is to log it. The client
+		// sees a truncated body and its JSON decoder fails.
+		logger(r.Context()).Warn("relaying the coordinator's response failed", "err", err)
+	}
+}
+
+// joinURL appends a coordinator path to a lease's address. Addresses are
+// advertised URLs; a bare host:port is taken as plain HTTP.
+func joinURL(addr, path string) string {
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	return strings.TrimSuffix(addr, "/") + path
+}
+
+func bodyReader(b []byte) io.Reader {
+	if b == nil {
+		return nil
+	}
+	// A *bytes.Reader lets net/http set GetBody, so the transport itself
+	// can resend the body on a stale keep-alive connection.
+	return bytes.NewReader(b)
+}
+
+// isDialError reports an error from making the connection: the request was
+// not sent on it.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// readBody reads a (small) error body and closes it.
+func readBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	return io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+}
+
+// errorCode returns the error code of an api.ErrorBody, or "".
+func errorCode(body []byte) string {
+	var eb api.ErrorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return ""
+	}
+	return eb.Error.Code
+}
+
+// ownerHint describes the owner a 421 named, for logs.
+func ownerHint(body []byte) string {
+	var eb api.ErrorBody
+	if json.Unmarshal(body, &eb) != nil || eb.Owner == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (it names %s at %s, token %d)", eb.Owner.ID, eb.Owner.Address, eb.Owner.FencingToken)
+}

@@ -1,0 +1,61 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/cpgw/cpgw/api"
+)
+
+// loggerKey is the context key of the request's logger.
+type loggerKey struct{}
+
+// withRequestID gives every request an id: the client's X-Request-Id if it
+// sent a usable one, else a new random one. The id is stored under chi's
+// middleware.RequestIDKey, so middleware.GetReqID and anything else written
+// for chi finds it; it is echoed in the response, forwarded to coordinators
+// and attached to a per-request logger.
+func withRequestID(base *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			id := r.Header.Get(api.HeaderRequestID)
+			if !validRequestID(id) {
+				id = rand.Text()
+			}
+			w.Header().Set(api.HeaderRequestID, id)
+			ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
+			ctx = context.WithValue(ctx, loggerKey{}, base.With("request_id", id))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// validRequestID accepts what can be echoed and logged safely: 1..128
+// printable ASCII characters. Anything else is replaced, not refused: a
+// request id is a diagnostic aid, not a reason to fail a request.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// requestID returns the request's id ("" outside the middleware).
+func requestID(ctx context.Context) string { return middleware.GetReqID(ctx) }
+
+// logger returns the request's logger, which carries its id.
+func logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/cpgw/cpgw/api"
+)
+
+// putObject forwards PUT /v1/namespaces/{ns}/objects/{name} to the owner of
+// the namespace's shard once names, headers and body have all passed: a
+// refused request reaches no coordinator.
+func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
+	ns, e := nameParam(r, "ns", "namespace")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	name, e := nameParam(r, "name", "object")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	hdr, e := writeHeaders(r, true)
+	if e != nil {
+		e.write(w)
+		return
+	}
+	body, e := jsonBody(w, r)
+	if e != nil {
+		e.write(w)
+		return
+	}
+	hdr.Set("Content-Type", "application/json")
+	g.forward(w, r, forward{
+		kind:   "write",
+		method: http.MethodPut,
+		ns:     ns,
+		path:   func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
+		body:   body,
+		header: hdr,
+	})
+}
+
+// deleteObject forwards DELETE /v1/namespaces/{ns}/objects/{name}. A body,
+// if any, is ignored.
+func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) {
+	ns, e := nameParam(r, "ns", "namespace")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	name, e := nameParam(r, "name", "object")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	hdr, e := writeHeaders(r, false)
+	if e != nil {
+		e.write(w)
+		return
+	}
+	g.forward(w, r, forward{
+		kind:   "write",
+		method: http.MethodDelete,
+		ns:     ns,
+		path:   func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
+		header: hdr,
+	})
+}
+
+// settingsRefreshWait bounds how long a successful settings change waits
+// for the gateway's settings cache to catch up before answering. Routing
+// by the new settings then starts with the client's next request; if the
+// store is slow the answer goes out anyway and the next poll catches up.
+const settingsRefreshWait = time.Second
+
+// putNamespace forwards PUT /v1/namespaces/{ns} to the owner of the shard
+// the namespace lives on now; that owner moves it if the settings say so.
+func (g *Gateway) putNamespace(w http.ResponseWriter, r *http.Request) {
+	ns, e := nameParam(r, "ns", "namespace")
+	if e != nil {
+		e.write(w)
+		return
+	}
+	hdr, e := writeHeaders(r, true)
+	if e != nil {
+		e.write(w)
+		return
+	}
+	body, e := jsonBody(w, r)
+	if e != nil {
+		e.write(w)
+		return
+	}
+	hdr.Set("Content-Type", "application/json")
+	g.forward(w, r, forward{
+		kind:   "namespace",
+		method: http.MethodPut,
+		ns:     ns,
+		path:   func(shard int) string { return api.InternalNamespacePath(shard, ns) },
+		body:   body,
+		header: hdr,
+		onSuccess: func(ctx context.Context) {
+			ctx, cancel := context.WithTimeout(ctx, settingsRefreshWait)
+			defer cancel()
+			if err := g.cache.refresh(ctx); err != nil {
+				logger(ctx).Warn("namespace settings changed but the settings cache could not be refreshed yet", "err", err)
+			}
+		},
+	})
+}
