@@ -69,6 +69,8 @@ func New(primary Primary, replica Replica, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	// Every line names its gateway: several run in one process under cpgw dev.
+	cfg.Logger = cfg.Logger.With("gateway", cfg.ID, "region", cfg.Region)
 	g := &Gateway{cfg: cfg, replica: replica}
 
 	reg, gath := cfg.Registerer, cfg.Gatherer

@@ -99,6 +99,11 @@ func startOnce(ctx context.Context, path string, o Options, replicaOf *Server, t
 	if err != nil {
 		return nil, fmt.Errorf("redisserver: %w", err)
 	}
+	// redis-server changes into --dir before it opens --logfile, so a
+	// relative path would be resolved twice.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, fmt.Errorf("redisserver: %w", err)
+	}
 	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
@@ -148,9 +153,15 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 	defer cancel()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
+	var d net.Dialer
 	for {
-		if err := c.Ping(ctx).Err(); err == nil {
-			return nil
+		// Probe the port first: go-redis logs every failed dial of its pool,
+		// and a server that is still starting is not worth a log line.
+		if conn, err := d.DialContext(ctx, "tcp", s.Addr); err == nil {
+			conn.Close()
+			if err := c.Ping(ctx).Err(); err == nil {
+				return nil
+			}
 		}
 		select {
 		case <-s.done:

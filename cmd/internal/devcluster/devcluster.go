@@ -254,7 +254,7 @@ func (c *Cluster) startCoordinator(region, id string) (*Node, error) {
 	url := "http://" + l.Addr().String()
 	cfg := coordinator.DefaultConfig()
 	cfg.ID, cfg.Region, cfg.Advertise = id, region, url
-	cfg.Logger = c.opts.Logger.With("coordinator", id)
+	cfg.Logger = c.opts.Logger
 	if c.opts.Coordinator != nil {
 		c.opts.Coordinator(&cfg)
 	}
@@ -275,7 +275,7 @@ func (c *Cluster) startGateway(region string, index, port int) (*Node, error) {
 	id := region + "-g1"
 	cfg := gateway.DefaultConfig()
 	cfg.ID, cfg.Region = id, region
-	cfg.Logger = c.opts.Logger.With("gateway", id)
+	cfg.Logger = c.opts.Logger
 	if c.opts.Gateway != nil {
 		c.opts.Gateway(&cfg)
 	}

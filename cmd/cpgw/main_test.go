@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFlagSources(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "cpgw.yaml")
+	if err := os.WriteFile(cfgFile, []byte("region: from-file\nlisten: 127.0.0.1:1\nredis: redis://file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		region string
+		redis  string
+	}{
+		{"command line", []string{"--region", "cli", "--redis", "redis://cli"}, nil, "cli", "redis://cli"},
+		{"environment", nil, map[string]string{"CPGW_REGION": "env", "CPGW_REDIS": "redis://env"}, "env", "redis://env"},
+		{"config file", []string{"--config", cfgFile}, nil, "from-file", "redis://file"},
+		{"command line beats environment beats file", []string{"--config", cfgFile, "--region", "cli"},
+			map[string]string{"CPGW_REGION": "env", "CPGW_REDIS": "redis://env"}, "cli", "redis://env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			fs, _ := newFlagSet("gateway", io.Discard)
+			region := fs.String("region", "", "")
+			redis := fs.String("redis", "", "")
+			fs.String("listen", "", "")
+			if err := parseFlags(fs, tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if *region != tt.region || *redis != tt.redis {
+				t.Fatalf("region %q redis %q, want %q %q", *region, *redis, tt.region, tt.redis)
+			}
+		})
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"no command", nil, 2, "Commands:"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"missing required flag", []string{"gateway", "--region", "r"}, 2, "--listen is required"},
+		{"unknown flag", []string{"coordinator", "--nope"}, 2, "flag provided but not defined"},
+		{"stray argument", []string{"gateway", "extra"}, 2, "unexpected arguments"},
+		{"secure by default", []string{"gateway", "--region", "r", "--listen", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1"}, 1, "refusing to start"},
+		{"bad advertise URL", []string{"coordinator", "--region", "r", "--id", "c", "--listen", "127.0.0.1:0",
+			"--advertise", "nope", "--redis", "redis://127.0.0.1:1", "--insecure"}, 1, "--advertise"},
+		{"unreachable redis", []string{"gateway", "--region", "r", "--listen", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1", "--insecure"}, 1, "redis 127.0.0.1:1"},
+		{"bad log level", []string{"gateway", "--region", "r", "--listen", "x", "--redis", "y", "--log-level", "loud"}, 1, "--log-level"},
+		{"token without auth", []string{"token"}, 1, "not available"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tt.args, &out, &errb)
+			if code != tt.code || !strings.Contains(out.String()+errb.String(), tt.says) {
+				t.Fatalf("run(%q) = %d, output %q; want %d mentioning %q", tt.args, code, out.String()+errb.String(), tt.code, tt.says)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "cpgw ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+// cpgw dev on both backends, from a relative state directory as a new user
+// runs it: endpoints.json appears, its gateways answer, and a stop removes it.
+func TestDev(t *testing.T) {
+	for _, backend := range []string{"embedded", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			var out bytes.Buffer
+			go func() {
+				done <- runDev(ctx, []string{"--backend", backend, "--regions", "us-east,eu-west", "--port", "0",
+					"--state-dir", "state", "--log-level", "error"}, &out, io.Discard)
+			}()
+			path := filepath.Join("state", "endpoints.json")
+			var ep endpoints
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &ep) == nil {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("cpgw dev exited early: %v", err)
+				case <-time.After(50 * time.Millisecond):
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no endpoints.json")
+				}
+			}
+			if len(ep.Regions) != 2 {
+				t.Fatalf("endpoints: %+v", ep)
+			}
+			for name, r := range ep.Regions {
+				resp, err := http.Get(r.Gateway + "/readyz")
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s gateway %s not ready: %v", name, r.Gateway, err)
+				}
+				resp.Body.Close()
+				if !strings.Contains(out.String(), r.Gateway) {
+					t.Fatalf("table does not list %s:\n%s", r.Gateway, out.String())
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("cpgw dev: %v", err)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("endpoints.json left behind after stop: %v", err)
+			}
+		})
+	}
+}
+
