@@ -98,6 +98,7 @@ const (
 	CodeBodyTooLarge        = "body_too_large"         // 413
 	CodeUnsupportedMedia    = "unsupported_media_type" // 415
 	CodeMisdirected         = "misdirected"            // 421: not the shard's owner
+	CodeNotImplemented      = "not_implemented"        // 501: a route of the contract this release does not serve yet
 	CodeIdempotencyMismatch = "idempotency_key_reused" // 422: same key, another request
 	CodeNamespaceNotEmpty   = "namespace_not_empty"    // 409: moving a namespace that has objects
 	CodeOverloaded          = "overloaded"             // 429

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -267,14 +266,11 @@ func objectPath(ns, name string) string {
 	return strings.NewReplacer("{ns}", url.PathEscape(ns), "{name}", url.PathEscape(name)).Replace(api.RouteObject)
 }
 
-// namePattern is the API's grammar of namespace and object names. Checking
-// it here refuses bad names without a round trip and keeps them from
-// changing the path ("..", "/").
-var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$`)
-
+// checkName refuses a bad name without a round trip, and keeps it from
+// changing the request path ("..", "/").
 func checkName(what, s string) error {
-	if !namePattern.MatchString(s) {
-		return invalidf("%s name %q: want %s", what, s, namePattern)
+	if !api.ValidName(s) {
+		return invalidf("%s name %q: want %s", what, s, api.NamePattern)
 	}
 	return nil
 }

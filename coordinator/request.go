@@ -15,7 +15,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cpgw/cpgw/api"
-	"github.com/cpgw/cpgw/store"
 )
 
 // objectRef is what an internal route names: a shard, a namespace and, for
@@ -56,14 +55,11 @@ func (c *Coordinator) parseRef(r *http.Request, withName bool) (objectRef, *apiE
 func pathName(r *http.Request, param, what string) (string, *apiError) {
 	raw := chi.URLParam(r, param)
 	s, err := url.PathUnescape(raw)
-	if err != nil || !store.ValidName(s) {
-		return "", badRequest(api.CodeInvalidName, "%s %q does not match %s", what, raw, namePattern)
+	if err != nil || !api.ValidName(s) {
+		return "", badRequest(api.CodeInvalidName, "%s %q does not match %s", what, raw, api.NamePattern)
 	}
 	return s, nil
 }
-
-// namePattern is the name grammar, quoted in error messages.
-const namePattern = "^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$"
 
 // ownerFor returns the writer of a shard this coordinator serves, after
 // checking that the namespace lives there. Otherwise the answer is 421

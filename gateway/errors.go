@@ -8,10 +8,6 @@ import (
 	"github.com/cpgw/cpgw/api"
 )
 
-// codeNotImplemented answers routes of the contract that a later issue
-// brings (watch). It is not in package api because it will go away.
-const codeNotImplemented = "not_implemented"
-
 // retryAfterSeconds is the Retry-After of the gateway's own 503s: long
 // enough for a lease to move or a refresh to land, short enough that a
 // client does not sit idle through a quick failover.

@@ -16,7 +16,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cpgw/cpgw/api"
-	"github.com/cpgw/cpgw/store"
 )
 
 // inputError is a request the gateway refuses before anything is read or
@@ -49,10 +48,10 @@ func nameParam(r *http.Request, key, what string) (string, *inputError) {
 		}
 		v = u
 	}
-	if !store.ValidName(v) {
+	if !api.ValidName(v) {
 		return "", invalidf(http.StatusBadRequest, api.CodeInvalidName,
 			"%s name %q: want 1-%d characters of a-z, 0-9, '.', '_' and '-', starting and ending with a letter or digit",
-			what, truncate(v, 64), store.MaxNameLen)
+			what, truncate(v, 64), api.MaxNameLen)
 	}
 	return v, nil
 }

@@ -107,7 +107,7 @@ func (g *Gateway) watch(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	writeError(w, http.StatusNotImplemented, codeNotImplemented,
+	writeError(w, http.StatusNotImplemented, api.CodeNotImplemented,
 		"watch (change streams over Server-Sent Events) is not implemented yet; it arrives with a later issue")
 }
 

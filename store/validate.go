@@ -2,8 +2,9 @@ package store
 
 import (
 	"fmt"
-	"regexp"
 	"time"
+
+	"github.com/cpgw/cpgw/api"
 )
 
 // DefaultLogRetention is how many change-log entries a shard keeps unless the
@@ -13,17 +14,10 @@ const DefaultLogRetention = 10000
 // MaxBatch is the largest number of writes one Apply accepts.
 const MaxBatch = 1024
 
-// MaxNameLen is the longest namespace or object name.
-const MaxNameLen = 253
-
-// namePattern is the grammar of namespace and object names (DESIGN.md): lower
-// case letters, digits and . _ -, starting and ending with a letter or digit.
-var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$`)
-
-// ValidName reports whether s is a valid namespace or object name. The store
-// enforces it on writes, so no key layout has to cope with separators or
-// hash-tag braces in names; the HTTP layer answers 400 for the same rule.
-func ValidName(s string) bool { return namePattern.MatchString(s) }
+// ValidName reports whether s is a valid namespace or object name
+// (api.NamePattern). The store enforces the API's grammar on writes, so no
+// key layout has to cope with separators or hash-tag braces in names.
+func ValidName(s string) bool { return api.ValidName(s) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/store"
 )
 
@@ -49,7 +50,7 @@ func FuzzValidName(f *testing.F) {
 		}
 		// A valid name is a safe key segment: no separators, braces or
 		// anything outside the grammar, and bounded.
-		if len(s) > store.MaxNameLen || strings.ContainsAny(s, ":{}/ %") || strings.ToLower(s) != s {
+		if len(s) > api.MaxNameLen || strings.ContainsAny(s, ":{}/ %") || strings.ToLower(s) != s {
 			t.Fatalf("ValidName accepted %q", s)
 		}
 	})

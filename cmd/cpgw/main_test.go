@@ -140,4 +140,3 @@ func TestDev(t *testing.T) {
 		})
 	}
 }
-
