@@ -83,8 +83,8 @@ type attempt struct {
 // be made or the breaker refused it, the coordinator said 421 (not the
 // owner), or it said 503 no_owner. Each of those also refreshes the shard
 // map. When the budget runs out, or nobody owns the shard, the client gets
-// 503 no_owner with Retry-After; a failure after the request was sent is
-// 503 unavailable and never retried.
+// 503 no_owner with Retry-After; a write that failed after it was sent is
+// 503 unavailable and never retried (a read is: it has no effect).
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 	ctx := r.Context()
 	f.header.Set(api.HeaderRequestID, requestID(ctx))
@@ -113,6 +113,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 			a = g.attempt(ctx, t, f)
 		}
 
+		if a.outcome == unavailable && f.method == http.MethodGet {
+			// A read has no effect, so even one that failed after it was
+			// sent is safe to send again.
+			a.outcome, a.reason = retry, "read_unanswered"
+		}
 		switch a.outcome {
 		case relay:
 			g.metrics.forwards.WithLabelValues(f.kind, "relayed").Inc()

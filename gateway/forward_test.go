@@ -289,6 +289,27 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestStrongReadRetriedAfterSend: a read that timed out after it was sent is
+// sent again (it cannot have had an effect), unlike a write.
+func TestStrongReadRetriedAfterSend(t *testing.T) {
+	h := newHarness(t, harnessOpts{config: func(cfg *Config) { cfg.ForwardTimeout = 200 * time.Millisecond }})
+	coord := newStub(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			time.Sleep(500 * time.Millisecond) // past ForwardTimeout
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"metadata":{"namespace":"payments","name":"x","version":1},"value":{}}`))
+	})
+	h.own("payments", "c1", coord.URL, true)
+	resp := h.do("GET", "/v1/namespaces/payments/objects/x?consistency=strong", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, readAll(t, resp))
+	}
+	if n := coord.count(); n != 2 {
+		t.Fatalf("coordinator saw %d reads, want 2 (a timeout, then the retry)", n)
+	}
+}
+
 // TestSameIdempotencyKeyAcrossOwners: a request that meets every kind of
 // retryable failure in turn, at different owners, carries the client's key
 // and body to each of them.

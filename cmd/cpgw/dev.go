@@ -83,11 +83,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ep.Regions[r.Name] = re
 	}
 	path := filepath.Join(*stateDir, "endpoints.json")
-	if err := writeJSON(path, ep); err != nil {
-		return err
-	}
-	defer os.Remove(path) // its URLs die with this process
-
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REGION\tGATEWAY\tCOORDINATORS")
 	for _, r := range c.Regions() {
@@ -95,6 +90,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nbackend %s; endpoints in %s; Ctrl-C stops.\n", *backend, path)
+
+	// endpoints.json is written last: tools that wait for it may rely on
+	// everything else being ready and printed.
+	if err := writeJSON(path, ep); err != nil {
+		return err
+	}
+	defer os.Remove(path) // its URLs die with this process
 
 	<-ctx.Done()
 	log.Info("stopping")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -96,7 +97,7 @@ func TestDev(t *testing.T) {
 			t.Chdir(t.TempDir())
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			var out bytes.Buffer
+			var out lockedBuffer
 			go func() {
 				done <- runDev(ctx, []string{"--backend", backend, "--regions", "us-east,eu-west", "--port", "0",
 					"--state-dir", "state", "--log-level", "error"}, &out, io.Discard)
@@ -139,4 +140,22 @@ func TestDev(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that cpgw dev may write while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -112,7 +112,10 @@ type Node struct {
 	URL    string
 
 	cancel context.CancelFunc
-	done   chan error // Run's and the server's combined result
+	done   chan error // Run's and the server's combined result, sent once
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start brings the deployment up and returns once every gateway is ready
@@ -241,9 +244,14 @@ func (c *Cluster) AddCoordinator(region, id string) (*Node, error) {
 }
 
 // Stop cancels the node, waits for it to finish and returns its error.
+// Stopping a node again returns the same error at once, so a test may stop a
+// node itself and leave the rest to Cluster.Stop.
 func (n *Node) Stop() error {
-	n.cancel()
-	return <-n.done
+	n.stopOnce.Do(func() {
+		n.cancel()
+		n.stopErr = <-n.done
+	})
+	return n.stopErr
 }
 
 func (c *Cluster) startCoordinator(region, id string) (*Node, error) {
