@@ -22,7 +22,7 @@ vet:
 
 # Benchmarks: real redis-server, no -race (it distorts timings).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/...
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/... ./cmd/internal/devcluster/
 
 # Every fuzz target, FUZZTIME each (go test fuzzes one target at a time).
 fuzz:
