@@ -31,7 +31,7 @@ const testShards = 16
 // and a lagging embedded replica. Coordinators are stubs (see stub) that
 // tests point leases at.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	primary *embedded.Store
 	replica *embedded.Replica
 	gw      *Gateway
@@ -45,7 +45,7 @@ type harness struct {
 
 // testConfig is a config that fails fast: short retry budget, quick refresh
 // and beacons.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.Region = "test-region"
 	cfg.ID = "gw-1"
@@ -64,7 +64,7 @@ type harnessOpts struct {
 	config func(*Config)
 }
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	primary, err := embedded.New(embedded.Config{})
 	if err != nil {
@@ -285,7 +285,7 @@ func wantError(t *testing.T, resp *http.Response, status int, code string) api.E
 	return eb
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
@@ -307,7 +307,7 @@ type seen struct {
 // stub is a scripted coordinator on a real listener. Its script gets the
 // request number (1-based) and answers; the stub records every request.
 type stub struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	URL    string
 	script func(n int, w http.ResponseWriter, r *http.Request)
@@ -316,7 +316,7 @@ type stub struct {
 	reqs []seen
 }
 
-func newStub(t *testing.T, script func(n int, w http.ResponseWriter, r *http.Request)) *stub {
+func newStub(t testing.TB, script func(n int, w http.ResponseWriter, r *http.Request)) *stub {
 	s := &stub{t: t, script: script}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -366,7 +366,7 @@ func created(w http.ResponseWriter, r *http.Request) {
 
 // deadAddr returns the URL of a port nothing listens on: connections to it
 // are refused, so a request to it is never sent.
-func deadAddr(t *testing.T) string {
+func deadAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
