@@ -77,7 +77,9 @@ type Config struct {
 
 	// Authenticate, when set, wraps every /v1 route right after the
 	// request-id, access-log and recover middleware, so rejected requests
-	// are still logged and counted. Default nil: no authentication.
+	// are still logged and counted. It runs after routing, so chi's route
+	// pattern and URL parameters are known (authz.Classify reads them).
+	// Default nil: no authentication.
 	Authenticate func(http.Handler) http.Handler
 
 	// Clock is the gateway's time source: refresh ticks, map age, lease

@@ -52,6 +52,8 @@
 //   - Local reads are not linearizable: they may miss writes acknowledged
 //     within their staleness bound. A client that needs its own writes uses
 //     minVersion or consistency=strong.
-//   - Authentication and authorization are not here yet: Config.Authenticate
-//     is the hook they will use. Watch answers 501 until a later issue.
+//   - The gateway itself does not authenticate: Config.Authenticate is the
+//     hook (package authz's middleware, wired by cmd/cpgw), and TLS is the
+//     listener's business. Without the hook every /v1 request is served.
+//     Watch answers 501 until a later issue.
 package gateway

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cpgw/cpgw/cmd/internal/devcluster"
+	"github.com/cpgw/cpgw/cmd/internal/secure"
 )
 
 // endpoints is the endpoints.json contract (DESIGN.md, "cpgw dev").
@@ -33,7 +34,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	regions := fs.String("regions", "us-east,eu-west,ap-south", "comma-separated regions; the first holds the store primary")
 	stateDir := fs.String("state-dir", ".cpgw-dev", "directory for endpoints.json and the deployment's files")
 	backend := fs.String("backend", devcluster.Embedded, "store: embedded (nothing to install) or redis (starts redis-server processes)")
-	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (the only mode this version has)")
+	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (default: TLS, mTLS between nodes, tokens and RBAC, with material generated into the state dir)")
 	port := fs.Int("port", 8080, "port of the first region's gateway; the next regions take the following ports (a taken port falls back to a free one)")
 	lag := fs.Duration("replica-lag", 50*time.Millisecond, "embedded backend: replication lag of the replicas of regions other than the first")
 	if err := parseFlags(fs, args); err != nil {
@@ -42,9 +43,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
-	}
-	if !*insecure {
-		log.Warn("TLS and authentication are not available in this version: cpgw dev runs with plain HTTP and no authentication")
 	}
 	var names []string
 	for _, r := range strings.Split(*regions, ",") {
@@ -59,6 +57,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(*stateDir, 0o755); err != nil {
 		return err
 	}
+	var sec *secure.Dev
+	if *insecure {
+		warnInsecure(log)
+	} else if sec, err = secure.NewDev(filepath.Join(*stateDir, "pki"), time.Now()); err != nil {
+		return fmt.Errorf("dev: generating certificates and keys: %w", err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	c, err := devcluster.Start(sctx, devcluster.Options{
@@ -68,6 +72,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ReplicaLag:   *lag,
 		GatewayPorts: ports,
 		Logger:       log,
+		Security:     sec,
 	})
 	if err != nil {
 		return err
@@ -82,6 +87,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		ep.Regions[r.Name] = re
 	}
+	if sec != nil {
+		ep.CAFile, ep.AdminToken, ep.ReaderToken, ep.AuditLog = sec.CAFile, sec.AdminToken, sec.ReaderToken, sec.AuditLog
+	}
 	path := filepath.Join(*stateDir, "endpoints.json")
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REGION\tGATEWAY\tCOORDINATORS")
@@ -90,6 +98,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "\nbackend %s; endpoints in %s; Ctrl-C stops.\n", *backend, path)
+	if sec != nil {
+		fmt.Fprintf(stdout, "CA %s; admin and reader tokens in endpoints.json (adminToken, readerToken); audit log %s\n", sec.CAFile, sec.AuditLog)
+	} else {
+		fmt.Fprintln(stdout, "INSECURE: plain HTTP, no authentication.")
+	}
 
 	// endpoints.json is written last: tools that wait for it may rely on
 	// everything else being ready and printed.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 
+	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/gateway"
 	"github.com/cpgw/cpgw/store/redisstore"
 )
@@ -14,10 +16,21 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	region := fs.String("region", "", "the gateway's region (required)")
 	id := fs.String("id", "", "the gateway's name within its region (default: the host name)")
 	listen := fs.String("listen", "", "HOST:PORT to serve clients on (required)")
-	redisURL := fs.String("redis", "", "redis:// URL of the store's primary (required)")
+	redisURL := fs.String("redis", "", "redis:// (or rediss://) URL of the store's primary (required)")
 	replicaURL := fs.String("redis-replica", "", "redis:// URL of this region's replica, for local reads (default: the primary)")
-	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (required in this version)")
+	redisCA := fs.String("redis-ca", "", "CA bundle a rediss:// server's certificate must chain to (default: the system roots)")
+	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (local experiments only)")
 	shardCount := fs.Int("shards", 0, "shard count proposed if the cluster has none recorded (default 64; the recorded count wins)")
+	var files secure.GatewayFiles
+	fs.StringVar(&files.CertFile, "tls-cert", "", "the gateway's certificate (PEM, with chain): served to clients and presented to coordinators; reloaded when it changes")
+	fs.StringVar(&files.KeyFile, "tls-key", "", "the key of --tls-cert")
+	fs.StringVar(&files.CAFile, "tls-ca", "", "the cluster CA bundle coordinators' certificates chain to")
+	fs.StringVar(&files.ClientCAFile, "client-ca", "", "the CA bundle callers' client certificates must chain to (default: --tls-ca)")
+	fs.StringVar(&files.JWKSFile, "jwks", "", "JWKS file of the keys bearer tokens are signed with; reloaded when it changes (without it only client certificates authenticate)")
+	fs.StringVar(&files.Issuer, "jwt-issuer", "cpgw", "the iss bearer tokens must carry")
+	fs.StringVar(&files.Audience, "jwt-audience", "cpgw", "the aud bearer tokens must carry")
+	fs.StringVar(&files.PolicyFile, "policy", "", "RBAC policy file (YAML); reloaded when it changes")
+	fs.StringVar(&files.AuditLog, "audit-log", "", "file audit records are appended to (JSON lines)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -28,10 +41,26 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := insecureGate("gateway", *insecure, log); err != nil {
-		return err
+	cfg := gateway.DefaultConfig()
+	cfg.Region, cfg.Shards, cfg.Logger = *region, *shardCount, log
+	if *id != "" {
+		cfg.ID = *id
 	}
-	pc, err := redisClient(ctx, *redisURL)
+	var (
+		tlsConfig *tls.Config
+		sec       *secure.Gateway
+	)
+	if *insecure {
+		warnInsecure(log)
+	} else {
+		if sec, err = secure.NewGateway(files, *region, nil, log); err != nil {
+			return secureError("gateway", err)
+		}
+		defer sec.Close()
+		tlsConfig, cfg.Transport, cfg.Authenticate = sec.ServerTLS, sec.Transport, sec.Middleware.Handler
+	}
+
+	pc, err := redisClient(ctx, *redisURL, *redisCA)
 	if err != nil {
 		return err
 	}
@@ -42,7 +71,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	replica := primary
 	if *replicaURL != "" {
-		rc, err := redisClient(ctx, *replicaURL)
+		rc, err := redisClient(ctx, *replicaURL, *redisCA)
 		if err != nil {
 			return err
 		}
@@ -50,11 +79,6 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if replica, err = redisstore.New(rc, redisstore.Config{}); err != nil {
 			return err
 		}
-	}
-	cfg := gateway.DefaultConfig()
-	cfg.Region, cfg.Shards, cfg.Logger = *region, *shardCount, log
-	if *id != "" {
-		cfg.ID = *id
 	}
 	g, err := gateway.New(primary, replica, cfg)
 	if err != nil {
@@ -64,6 +88,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gateway listening", "listen", l.Addr().String(), "region", *region)
-	return runServer(ctx, l, g.Handler(), g.Run, log)
+	log.Info("gateway listening", "listen", l.Addr().String(), "region", *region, "tls", tlsConfig != nil)
+	loop := g.Run
+	if sec != nil {
+		loop = alongside(g.Run, sec.Run)
+	}
+	return runServer(ctx, l, tlsConfig, g.Handler(), loop, log)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -69,7 +71,11 @@ func TestCommandErrors(t *testing.T) {
 			"--advertise", "nope", "--redis", "redis://127.0.0.1:1", "--insecure"}, 1, "--advertise"},
 		{"unreachable redis", []string{"gateway", "--region", "r", "--listen", "127.0.0.1:0", "--redis", "redis://127.0.0.1:1", "--insecure"}, 1, "redis 127.0.0.1:1"},
 		{"bad log level", []string{"gateway", "--region", "r", "--listen", "x", "--redis", "y", "--log-level", "loud"}, 1, "--log-level"},
-		{"token without auth", []string{"token"}, 1, "not available"},
+		{"token without a key", []string{"token", "--sub", "me"}, 2, "--key is required"},
+		{"token with a bad key file", []string{"token", "--sub", "me", "--key", "/nonexistent/key"}, 1, "/nonexistent/key"},
+		{"token with a silly ttl", []string{"token", "--sub", "me", "--key", "k", "--ttl", "-1h"}, 1, "--ttl"},
+		{"coordinator advertising http", []string{"coordinator", "--region", "r", "--id", "c", "--listen", "127.0.0.1:0",
+			"--advertise", "http://127.0.0.1:1", "--redis", "redis://127.0.0.1:1"}, 1, "must be https"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,18 +96,29 @@ func TestVersion(t *testing.T) {
 }
 
 // cpgw dev on both backends, from a relative state directory as a new user
-// runs it: endpoints.json appears, its gateways answer, and a stop removes it.
+// runs it: endpoints.json appears, its gateways answer over TLS with the
+// generated CA and tokens, and a stop removes it. --insecure runs plain HTTP.
 func TestDev(t *testing.T) {
-	for _, backend := range []string{"embedded", "redis"} {
-		t.Run(backend, func(t *testing.T) {
+	tests := []struct {
+		backend  string
+		insecure bool
+	}{{"embedded", false}, {"redis", false}, {"embedded", true}}
+	for _, tt := range tests {
+		name := tt.backend
+		if tt.insecure {
+			name += "-insecure"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Chdir(t.TempDir())
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			var out lockedBuffer
-			go func() {
-				done <- runDev(ctx, []string{"--backend", backend, "--regions", "us-east,eu-west", "--port", "0",
-					"--state-dir", "state", "--log-level", "error"}, &out, io.Discard)
-			}()
+			args := []string{"--backend", tt.backend, "--regions", "us-east,eu-west", "--port", "0",
+				"--state-dir", "state", "--log-level", "error"}
+			if tt.insecure {
+				args = append(args, "--insecure")
+			}
+			go func() { done <- runDev(ctx, args, &out, io.Discard) }()
 			path := filepath.Join("state", "endpoints.json")
 			var ep endpoints
 			deadline := time.Now().Add(60 * time.Second)
@@ -121,14 +138,53 @@ func TestDev(t *testing.T) {
 			if len(ep.Regions) != 2 {
 				t.Fatalf("endpoints: %+v", ep)
 			}
+			client := http.DefaultClient
+			if tt.insecure {
+				if ep.CAFile != "" || ep.AdminToken != "" || ep.ReaderToken != "" || ep.AuditLog != "" {
+					t.Fatalf("insecure endpoints name security material: %+v", ep)
+				}
+			} else {
+				if ep.CAFile == "" || ep.AdminToken == "" || ep.ReaderToken == "" || ep.AuditLog == "" {
+					t.Fatalf("endpoints lack security material: %+v", ep)
+				}
+				pem, err := os.ReadFile(ep.CAFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pool := x509.NewCertPool()
+				if !pool.AppendCertsFromPEM(pem) {
+					t.Fatalf("caFile %s holds no certificate", ep.CAFile)
+				}
+				client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			}
 			for name, r := range ep.Regions {
-				resp, err := http.Get(r.Gateway + "/readyz")
+				if want := map[bool]string{false: "https://", true: "http://"}[tt.insecure]; !strings.HasPrefix(r.Gateway, want) {
+					t.Fatalf("%s gateway %s: want %s", name, r.Gateway, want)
+				}
+				resp, err := client.Get(r.Gateway + "/readyz")
 				if err != nil || resp.StatusCode != http.StatusOK {
 					t.Fatalf("%s gateway %s not ready: %v", name, r.Gateway, err)
 				}
 				resp.Body.Close()
 				if !strings.Contains(out.String(), r.Gateway) {
 					t.Fatalf("table does not list %s:\n%s", r.Gateway, out.String())
+				}
+				if tt.insecure {
+					continue
+				}
+				for _, c := range []struct {
+					token string
+					want  int
+				}{{"", http.StatusUnauthorized}, {ep.ReaderToken, http.StatusOK}, {ep.AdminToken, http.StatusOK}} {
+					req, _ := http.NewRequest("GET", r.Gateway+"/v1/shards", nil)
+					if c.token != "" {
+						req.Header.Set("Authorization", "Bearer "+c.token)
+					}
+					resp, err := client.Do(req)
+					if err != nil || resp.StatusCode != c.want {
+						t.Fatalf("%s /v1/shards with token %.8q: %v %v, want %d", name, c.token, resp.StatusCode, err, c.want)
+					}
+					resp.Body.Close()
 				}
 			}
 			cancel()

@@ -2,43 +2,35 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cpgw/cpgw/cmd/internal/secure"
 )
 
-// Server timeouts: a slow or stalled client cannot hold a connection open.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
-	shutdownTimeout   = 15 * time.Second
-)
-
-// newHTTPServer returns a server with the timeouts above.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}
+// shutdownTimeout bounds a graceful stop: in-flight requests get this long.
+const shutdownTimeout = 15 * time.Second
 
 // serve runs srv on l until ctx is done, then shuts it down gracefully.
 func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			// Certificates come from TLSConfig (GetCertificate), not files.
+			errc <- srv.ServeTLS(l, "", "")
+			return
+		}
+		errc <- srv.Serve(l)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -54,10 +46,28 @@ func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 }
 
 // redisClient connects to a redis:// or rediss:// URL and checks it answers.
-func redisClient(ctx context.Context, url string) (*redis.Client, error) {
+// caFile, if set, is the CA bundle a rediss:// server must chain to.
+func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL %q: %w", url, err)
+	}
+	if caFile != "" {
+		if opts.TLSConfig == nil {
+			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", url)
+		}
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--redis-ca %s: no PEM certificates", caFile)
+		}
+		opts.TLSConfig.RootCAs = pool
+	}
+	if opts.TLSConfig != nil {
+		opts.TLSConfig.MinVersion = tls.VersionTLS12
 	}
 	c := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -72,8 +82,12 @@ func redisClient(ctx context.Context, url string) (*redis.Client, error) {
 // runServer serves h on l and runs loop, both until ctx is done. The loop is
 // stopped first and the listener last, so a coordinator can hand its shards
 // off (answering 503 no_owner meanwhile) before it stops answering at all.
-func runServer(ctx context.Context, l net.Listener, h http.Handler, loop func(context.Context) error, log *slog.Logger) error {
-	srv := newHTTPServer(h, log)
+//
+// With tlsConfig the server speaks only TLS (HTTP/2 and HTTP/1.1); nil
+// means plain HTTP (--insecure).
+func runServer(ctx context.Context, l net.Listener, tlsConfig *tls.Config, h http.Handler, loop func(context.Context) error, log *slog.Logger) error {
+	srv := secure.NewServer(h, log, slog.LevelWarn)
+	srv.TLSConfig = tlsConfig
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
 	serveErr := make(chan error, 1)
@@ -95,4 +109,26 @@ func runServer(ctx context.Context, l net.Listener, h http.Handler, loop func(co
 		err = serr
 	}
 	return err
+}
+
+// alongside runs main and side together: main decides when both end (side
+// is cancelled once main returns), and main's error wins.
+func alongside(main, side func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		sideCtx, cancel := context.WithCancel(ctx)
+		sideErr := make(chan error, 1)
+		go func() { sideErr <- side(sideCtx) }()
+		err := main(ctx)
+		cancel()
+		if serr := <-sideErr; err == nil {
+			err = serr
+		}
+		return err
+	}
+}
+
+// secureError explains a server that cannot start securely and the way out.
+func secureError(name string, err error) error {
+	return fmt.Errorf("%s: refusing to start without TLS and authentication: %w "+
+		"(pass --insecure, or CPGW_INSECURE=true, for plain HTTP with no authentication on a trusted network)", name, err)
 }

@@ -7,6 +7,7 @@ package devcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/coordinator"
 	"github.com/cpgw/cpgw/gateway"
 )
@@ -51,6 +53,11 @@ type Options struct {
 	Gateway     func(*gateway.Config)
 	// Logger default slog.Default().
 	Logger *slog.Logger
+	// Security, if set, turns on TLS everywhere, mTLS between gateways and
+	// coordinators, and authentication, RBAC and audit at the gateways,
+	// with node certificates issued from its CA. Nil: plain HTTP and no
+	// authentication (insecure).
+	Security *secure.Dev
 }
 
 func (o Options) withDefaults() Options {
@@ -93,6 +100,7 @@ func (o Options) validate() error {
 type Cluster struct {
 	opts    Options
 	backend backend
+	client  *http.Client // trusts the cluster's CA; readiness checks use it
 
 	mu      sync.Mutex
 	regions []*Region
@@ -114,6 +122,8 @@ type Node struct {
 	cancel context.CancelFunc
 	done   chan error // Run's and the server's combined result, sent once
 
+	closers []func() error // run after the node stopped (the audit log)
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -129,7 +139,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: o, backend: be}
+	c := &Cluster{opts: o, backend: be, client: newHTTPClient(o.Security)}
 	for i, name := range o.Regions {
 		r := &Region{Name: name}
 		c.regions = append(c.regions, r)
@@ -180,11 +190,11 @@ func (c *Cluster) Region(name string) (*Region, bool) {
 // every shard owned.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	for _, r := range c.Regions() {
-		if err := waitReady(ctx, r.Gateway.URL); err != nil {
+		if err := c.waitReady(ctx, r.Gateway.URL); err != nil {
 			return fmt.Errorf("devcluster: gateway %s: %w", r.Name, err)
 		}
 	}
-	return waitOwned(ctx, c.Regions()[0].Gateway.URL)
+	return c.waitOwned(ctx, c.Regions()[0].Gateway.URL)
 }
 
 // Stop stops every gateway and coordinator (coordinators hand their shards
@@ -259,7 +269,21 @@ func (c *Cluster) startCoordinator(region, id string) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devcluster: listen: %w", err)
 	}
-	url := "http://" + l.Addr().String()
+	scheme, loop := "http", []func(context.Context) error{}
+	if d := c.opts.Security; d != nil {
+		files, err := d.Coordinator(region, id, time.Now())
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		sc, err := secure.NewCoordinator(files, nil, c.opts.Logger)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l, scheme, loop = tls.NewListener(l, sc.ServerTLS), "https", append(loop, sc.Run)
+	}
+	url := scheme + "://" + l.Addr().String()
 	cfg := coordinator.DefaultConfig()
 	cfg.ID, cfg.Region, cfg.Advertise = id, region, url
 	cfg.Logger = c.opts.Logger
@@ -271,7 +295,7 @@ func (c *Cluster) startCoordinator(region, id string) (*Node, error) {
 		l.Close()
 		return nil, err
 	}
-	return c.run(id, region, url, l, co.Handler(), co.Run), nil
+	return c.run(id, region, url, l, co.Handler(), co.Run, loop...), nil
 }
 
 func (c *Cluster) startGateway(region string, index, port int) (*Node, error) {
@@ -279,11 +303,27 @@ func (c *Cluster) startGateway(region string, index, port int) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	url := "http://" + l.Addr().String()
 	id := region + "-g1"
 	cfg := gateway.DefaultConfig()
 	cfg.ID, cfg.Region = id, region
 	cfg.Logger = c.opts.Logger
+	scheme, loop, closers := "http", []func(context.Context) error{}, []func() error{}
+	if d := c.opts.Security; d != nil {
+		files, err := d.Gateway(region, id, time.Now())
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		sg, err := secure.NewGateway(files, region, nil, c.opts.Logger)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l, scheme = tls.NewListener(l, sg.ServerTLS), "https"
+		loop, closers = append(loop, sg.Run), append(closers, sg.Close)
+		cfg.Transport, cfg.Authenticate = sg.Transport, sg.Middleware.Handler
+	}
+	url := scheme + "://" + l.Addr().String()
 	if c.opts.Gateway != nil {
 		c.opts.Gateway(&cfg)
 	}
@@ -292,18 +332,27 @@ func (c *Cluster) startGateway(region string, index, port int) (*Node, error) {
 		l.Close()
 		return nil, err
 	}
-	return c.run(id, region, url, l, g.Handler(), g.Run), nil
+	n := c.run(id, region, url, l, g.Handler(), g.Run, loop...)
+	n.closers = closers
+	return n, nil
 }
 
-// run serves h on l and runs loop until the node is stopped. The loop stops
-// first (a coordinator hands its shards off while it can still answer), then
-// the listener.
-func (c *Cluster) run(id, region, url string, l net.Listener, h http.Handler, loop func(context.Context) error) *Node {
+// run serves h on l and runs loop, and beside it the side loops (reloading
+// certificates and keys), until the node is stopped. The loop stops first
+// (a coordinator hands its shards off while it can still answer), then the
+// listener, then the side loops.
+func (c *Cluster) run(id, region, url string, l net.Listener, h http.Handler, loop func(context.Context) error, side ...func(context.Context) error) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{ID: id, Region: region, URL: url, cancel: cancel, done: make(chan error, 1)}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := secure.NewServer(h, c.opts.Logger, slog.LevelDebug)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
+	sideCtx, stopSide := context.WithCancel(context.Background())
+	var sideWG sync.WaitGroup
+	sideErr := make(chan error, len(side))
+	for _, s := range side {
+		sideWG.Go(func() { sideErr <- s(sideCtx) })
+	}
 	go func() {
 		err := loop(ctx)
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -313,6 +362,19 @@ func (c *Cluster) run(id, region, url string, l net.Listener, h http.Handler, lo
 		}
 		if serr := <-serveErr; err == nil && !errors.Is(serr, http.ErrServerClosed) {
 			err = serr
+		}
+		stopSide()
+		sideWG.Wait()
+		close(sideErr)
+		for serr := range sideErr {
+			if err == nil {
+				err = serr
+			}
+		}
+		for _, closeFn := range n.closers {
+			if cerr := closeFn(); err == nil {
+				err = cerr
+			}
 		}
 		n.done <- err
 	}()

@@ -2,18 +2,22 @@ package devcluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/cmd/internal/secure"
 )
 
 // waitReady polls url/readyz until it answers 200.
-func waitReady(ctx context.Context, url string) error {
+func (c *Cluster) waitReady(ctx context.Context, url string) error {
 	return poll(ctx, func(ctx context.Context) error {
-		resp, err := get(ctx, url+"/readyz")
+		resp, err := c.get(ctx, url+"/readyz")
 		if err != nil {
 			return err
 		}
@@ -26,13 +30,16 @@ func waitReady(ctx context.Context, url string) error {
 }
 
 // waitOwned polls the shard map until every shard has an owner.
-func waitOwned(ctx context.Context, url string) error {
+func (c *Cluster) waitOwned(ctx context.Context, url string) error {
 	return poll(ctx, func(ctx context.Context) error {
-		resp, err := get(ctx, url+api.RouteShards)
+		resp, err := c.get(ctx, url+api.RouteShards)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("shard map: %d", resp.StatusCode)
+		}
 		var m api.ShardMap
 		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 			return err
@@ -63,11 +70,33 @@ func poll(ctx context.Context, try func(context.Context) error) error {
 	}
 }
 
-func get(ctx context.Context, url string) (*http.Response, error) {
+// get sends an admin's GET with the cluster's client.
+func (c *Cluster) get(ctx context.Context, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	// Client.Timeout covers reading the body too, which the caller does.
-	return (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	if d := c.opts.Security; d != nil {
+		req.Header.Set("Authorization", "Bearer "+d.AdminToken)
+	}
+	return c.client.Do(req)
+}
+
+// HTTPClient returns a client for the cluster's gateways: it trusts the
+// cluster's CA when the cluster is secure. It sends no credentials.
+func (c *Cluster) HTTPClient() *http.Client { return c.client }
+
+// newHTTPClient returns a client that trusts d's CA (any client when d is
+// nil). Its Timeout covers reading the body too, which callers do.
+func newHTTPClient(d *secure.Dev) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if d != nil {
+		pem, err := os.ReadFile(d.CAFile)
+		pool := x509.NewCertPool()
+		if err == nil {
+			pool.AppendCertsFromPEM(pem)
+		}
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: t, Timeout: 5 * time.Second}
 }
