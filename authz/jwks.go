@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // The signature algorithms (JWS "alg") this package verifies and signs.
@@ -319,5 +321,8 @@ func WriteJWKS(path string, keys ...crypto.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o644)
+	if err := files.WriteAtomic(path, b, 0o644); err != nil {
+		return fmt.Errorf("authz: %w", err)
+	}
+	return nil
 }

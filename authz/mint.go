@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // SigningKey is a private key that mints tokens.
@@ -50,7 +52,7 @@ func GenerateSigningKey() (SigningKey, error) {
 // holding an EC P-256, Ed25519 or RSA (at least 2048 bits) key; the method
 // follows from the key's type.
 func LoadSigningKey(path string) (SigningKey, error) {
-	b, err := readFileLimited(path, 64<<10)
+	b, err := files.ReadLimited(path, 64<<10)
 	if err != nil {
 		return SigningKey{}, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
@@ -98,7 +100,10 @@ func WriteSigningKey(path string, k SigningKey) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	if err := files.WriteAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return fmt.Errorf("authz: %w", err)
+	}
+	return nil
 }
 
 // Claims are what Mint puts in a token.

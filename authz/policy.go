@@ -131,6 +131,10 @@ func (p *Policy) Allowed(id Identity, req Request) bool {
 	return false
 }
 
+// maxFileBytes bounds every file this package reads (JWKS, policy, keys):
+// they are small, and a huge one is a mistake, not something to buffer.
+const maxFileBytes = 1 << 20
+
 // maxPolicyBytes bounds a policy document.
 const maxPolicyBytes = maxFileBytes
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // PolicyFile is a Policy read from a YAML file and reloaded when the file
@@ -24,7 +26,7 @@ type PolicyFile struct {
 
 	// mu serialises loads and guards the fields below it.
 	mu      sync.Mutex
-	file    watchedFile
+	file    *files.Watched
 	lastErr string // the last load failure logged, to log each once
 }
 
@@ -47,7 +49,7 @@ func NewPolicyFile(path string, interval time.Duration, clock clockwork.Clock, l
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &PolicyFile{path: path, interval: interval, clock: clock, log: log, file: watchedFile{path: path}}
+	f := &PolicyFile{path: path, interval: interval, clock: clock, log: log, file: files.Watch(maxFileBytes, path)}
 	if err := f.Reload(); err != nil {
 		return nil, err
 	}
@@ -104,19 +106,19 @@ func (f *PolicyFile) Reload() error {
 
 // load reads the file if it may have changed (always, if force). f.mu is held.
 func (f *PolicyFile) load(force bool) error {
-	b, info, err := f.file.changed(force)
+	ch, err := f.file.Changed(force)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidPolicy, err)
 	}
-	if b == nil {
+	if ch == nil {
 		return nil
 	}
-	p, err := ParsePolicy(b)
+	p, err := ParsePolicy(ch.Content[0])
 	if err != nil {
 		return fmt.Errorf("%w (file %s)", err, f.path)
 	}
 	f.policy.Store(p)
-	f.file.commit(info, b)
+	f.file.Commit(ch)
 	f.log.Info("authz: loaded policy", "file", f.path)
 	return nil
 }

@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 func TestPolicyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
 	write := func(doc string) {
 		t.Helper()
-		if err := writeFileAtomic(path, []byte(doc), 0o644); err != nil {
+		if err := files.WriteAtomic(path, []byte(doc), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

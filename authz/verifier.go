@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // MaxTokenBytes is the longest bearer token Verify parses. Longer ones are
@@ -152,7 +154,7 @@ type Verifier struct {
 	// mu serialises loads (Run, Reload, unknown-kid reloads) and guards the
 	// fields below it.
 	mu         sync.Mutex
-	file       watchedFile
+	file       *files.Watched
 	lastErr    string    // the last load failure logged, to log each once
 	lastForced time.Time // the last reload an unknown kid triggered
 }
@@ -184,7 +186,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			// altered padding bits is not the signature that was issued.
 			jwt.WithStrictDecoding(),
 		),
-		file: watchedFile{path: cfg.JWKSFile},
+		file: files.Watch(maxFileBytes, cfg.JWKSFile),
 	}
 	if err := v.Reload(); err != nil {
 		return nil, err
@@ -373,19 +375,19 @@ func (v *Verifier) Reload() error {
 
 // load reads the file if it may have changed (always, if force). v.mu is held.
 func (v *Verifier) load(force bool) error {
-	b, info, err := v.file.changed(force)
+	ch, err := v.file.Changed(force)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidJWKS, err)
 	}
-	if b == nil {
+	if ch == nil {
 		return nil
 	}
-	keys, err := parseJWKS(b)
+	keys, err := parseJWKS(ch.Content[0])
 	if err != nil {
 		return fmt.Errorf("%w (file %s)", err, v.cfg.JWKSFile)
 	}
 	v.state.Store(&keyState{keys: keys, cache: newTokenCache(v.cfg.CacheSize)})
-	v.file.commit(info, b)
+	v.file.Commit(ch)
 	kids := make([]string, 0, len(keys))
 	for kid := range keys {
 		kids = append(kids, kid)

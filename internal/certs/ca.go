@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // clockSkew is how far back NotBefore is set, so that a peer whose clock is a
@@ -68,13 +70,13 @@ func NewCA(commonName string, ttl time.Duration, now time.Time) (*CA, error) {
 // LoadCA reads a CA certificate (the first certificate in certFile) and its
 // private key. The certificate must be a CA and the key must match it.
 func LoadCA(certFile, keyFile string) (*CA, error) {
-	certData, err := readFile(certFile)
+	certData, err := files.ReadLimited(certFile, maxFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certs: %w", err)
 	}
-	keyData, err := readFile(keyFile)
+	keyData, err := files.ReadLimited(keyFile, maxFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("certs: %w", err)
 	}
 	certs, err := parseCertificates(certFile, certData)
 	if err != nil {
@@ -104,10 +106,13 @@ func (ca *CA) Write(certFile, keyFile string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(keyFile, keyPEM, 0o600); err != nil {
-		return err
+	if err := files.WriteAtomic(keyFile, keyPEM, 0o600); err != nil {
+		return fmt.Errorf("certs: %w", err)
 	}
-	return WriteFileAtomic(certFile, certPEM(ca.Cert), 0o644)
+	if err := files.WriteAtomic(certFile, certPEM(ca.Cert), 0o644); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	return nil
 }
 
 func (ca *CA) check() error {

@@ -14,7 +14,7 @@
 //
 //   - Keys are ECDSA P-256; serials are random 128-bit numbers; an issued
 //     Pair's certificate file holds the leaf followed by the CA.
-//   - WriteFileAtomic (and CA.Write, Pair.Write) replace each file atomically:
+//   - CA.Write and Pair.Write replace each file atomically (internal/files):
 //     a reader sees the old file or the new one, never a mixture. A pair is two
 //     files and so two renames; the key is written first.
 //   - The certificate a Reloader serves always matches the key it serves: the
@@ -47,7 +47,8 @@
 //     next Reload. A writer that does not replace files atomically can expose
 //     a truncated file; a truncated PEM block is refused, but a certificate
 //     file cut exactly between two blocks is not detectable. Write with
-//     WriteFileAtomic.
+//     CA.Write, Pair.Write or files.WriteAtomic.
+//   - Files over 1 MiB are refused, by LoadCA and by a Reloader.
 //   - No revocation (CRL, OCSP), no expiry monitoring or automatic renewal,
 //     no encrypted private keys. The CA is meant for development and tests:
 //     its key is an unencrypted PKCS #8 file (mode 0600).

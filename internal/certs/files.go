@@ -8,8 +8,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -17,6 +15,11 @@ import (
 
 // DefaultInterval is how often Run checks the files when Files.Interval is zero.
 const DefaultInterval = time.Second
+
+// maxFileBytes bounds every file this package reads (certificates, keys, CA
+// bundles): they are small, and a huge one is a mistake, not something to
+// buffer.
+const maxFileBytes = 1 << 20
 
 // Files names the files a Reloader serves and watches.
 type Files struct {
@@ -35,58 +38,6 @@ type Files struct {
 	Clock clockwork.Clock
 	// Logger receives reloads and reload failures. Nil means slog.Default().
 	Logger *slog.Logger
-}
-
-// WriteFileAtomic writes data to path with permissions perm so that readers
-// see either the old file or the new one: it writes a temporary file in the
-// same directory, syncs it and renames it over path. The directory must exist.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("certs: write %s: %w", path, err)
-	}
-	// Best effort: make the rename durable. Not every platform can sync a
-	// directory, and the new file is in place either way.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
-}
-
-// readFile reads a file; the error names it.
-func readFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("certs: %w", err) // *fs.PathError names the file
-	}
-	return b, nil
 }
 
 // pemBlocks decodes every PEM block in data. A block that begins but does not
@@ -227,27 +178,4 @@ func parsePool(name string, data []byte) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, nil
-}
-
-// stamp is what Run compares to decide whether a file may have changed.
-type stamp struct {
-	info os.FileInfo
-}
-
-func statFile(path string) (stamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return stamp{}, fmt.Errorf("certs: %w", err)
-	}
-	return stamp{info: fi}, nil
-}
-
-// same reports whether two stamps describe the same file, unchanged.
-func (s stamp) same(o stamp) bool {
-	if s.info == nil || o.info == nil {
-		return false
-	}
-	return os.SameFile(s.info, o.info) &&
-		s.info.ModTime().Equal(o.info.ModTime()) &&
-		s.info.Size() == o.info.Size()
 }

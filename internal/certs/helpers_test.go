@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 var localhost = net.IPv4(127, 0, 0, 1)
@@ -80,8 +82,8 @@ func writeBundle(t *testing.T, path string, cas ...*CA) string {
 	for _, ca := range cas {
 		b = append(b, ca.CertPEM...)
 	}
-	if err := WriteFileAtomic(path, b, 0o644); err != nil {
-		t.Fatalf("WriteFileAtomic: %v", err)
+	if err := files.WriteAtomic(path, b, 0o644); err != nil {
+		t.Fatalf("WriteAtomic: %v", err)
 	}
 	return path
 }

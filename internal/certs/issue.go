@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // Request describes a certificate to issue.
@@ -149,10 +151,16 @@ func (p Pair) Write(certFile, keyFile string) error {
 	}
 	if certFile == keyFile {
 		data := append(append([]byte{}, p.CertPEM...), p.KeyPEM...)
-		return WriteFileAtomic(certFile, data, 0o600)
+		if err := files.WriteAtomic(certFile, data, 0o600); err != nil {
+			return fmt.Errorf("certs: %w", err)
+		}
+		return nil
 	}
-	if err := WriteFileAtomic(keyFile, p.KeyPEM, 0o600); err != nil {
-		return err
+	if err := files.WriteAtomic(keyFile, p.KeyPEM, 0o600); err != nil {
+		return fmt.Errorf("certs: %w", err)
 	}
-	return WriteFileAtomic(certFile, p.CertPEM, 0o644)
+	if err := files.WriteAtomic(certFile, p.CertPEM, 0o644); err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	return nil
 }

@@ -167,10 +167,21 @@ func TestPairWrite(t *testing.T) {
 	}
 }
 
-func TestWriteFileAtomicErrors(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no-such-dir", "f.pem")
-	err := WriteFileAtomic(path, []byte("x"), 0o644)
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("err = %v, want an error naming %s", err, path)
+// Write errors name the file (the writing itself is internal/files's).
+func TestWriteErrors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "no-such-dir")
+	ca := testCA(t, "ca")
+	cert, key := filepath.Join(dir, "f.pem"), filepath.Join(dir, "f.key")
+	for name, write := range map[string]func() error{
+		"CA.Write":   func() error { return ca.Write(cert, key) },
+		"Pair.Write": func() error { return issue(t, ca, serverReq("one")).Write(cert, key) },
+		"Pair.Write one file": func() error {
+			return issue(t, ca, serverReq("one")).Write(cert, cert)
+		},
+	} {
+		err := write()
+		if err == nil || !strings.HasPrefix(err.Error(), "certs: write ") || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: err = %v, want \"certs: write\" naming a file in %s", name, err, dir)
+		}
 	}
 }

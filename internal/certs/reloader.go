@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // Reloader serves the certificate pair and CA pool named by a Files, and
@@ -36,9 +37,8 @@ type Reloader struct {
 // fileSet is what a Reloader knows about a set of files loaded together
 // (the pair, or the CA bundle).
 type fileSet struct {
-	stamps  []stamp  // as seen before the current material was read
-	content [][]byte // the files' contents the current material came from
-	lastErr string   // the last failure Run logged, to log each failure once
+	watch   *files.Watched // the files the current material came from
+	lastErr string         // the last failure Run logged, to log each failure once
 }
 
 // NewReloader loads the files now. It fails if a file is missing or bad, or
@@ -63,7 +63,12 @@ func NewReloader(f Files) (*Reloader, error) {
 		f.Logger = slog.Default()
 	}
 	r := &Reloader{files: f, hasPair: f.CertFile != "", hasCA: f.CAFile != ""}
-	if !r.hasCA {
+	if r.hasPair {
+		r.pairState.watch = files.Watch(maxFileBytes, f.CertFile, f.KeyFile)
+	}
+	if r.hasCA {
+		r.caState.watch = files.Watch(maxFileBytes, f.CAFile)
+	} else {
 		r.pool.Store(x509.NewCertPool()) // empty: refuse every peer, never fall back to system roots
 	}
 	if err := r.Reload(); err != nil {
@@ -129,16 +134,19 @@ func (r *Reloader) Reload() error {
 // if force). r.mu is held.
 func (r *Reloader) loadPair(force bool) error {
 	names := []string{r.files.CertFile, r.files.KeyFile}
-	ch, err := r.pairState.check(names, force)
-	if err != nil || ch == nil {
-		return err
+	ch, err := r.pairState.watch.Changed(force)
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
 	}
-	pair, err := parsePair(names[0], ch.content[0], names[1], ch.content[1])
+	if ch == nil {
+		return nil
+	}
+	pair, err := parsePair(names[0], ch.Content[0], names[1], ch.Content[1])
 	if err != nil {
 		return err
 	}
 	r.pair.Store(pair)
-	r.pairState.commit(ch)
+	r.pairState.watch.Commit(ch)
 	leaf := pair.Leaf
 	log := r.files.Logger.With("file", names[0], "serial", leaf.SerialNumber.Text(16),
 		"subject", leaf.Subject.CommonName, "not_after", leaf.NotAfter)
@@ -154,65 +162,21 @@ func (r *Reloader) loadPair(force bool) error {
 // r.mu is held.
 func (r *Reloader) loadCA(force bool) error {
 	names := []string{r.files.CAFile}
-	ch, err := r.caState.check(names, force)
-	if err != nil || ch == nil {
-		return err
+	ch, err := r.caState.watch.Changed(force)
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
 	}
-	pool, err := parsePool(names[0], ch.content[0])
+	if ch == nil {
+		return nil
+	}
+	pool, err := parsePool(names[0], ch.Content[0])
 	if err != nil {
 		return err
 	}
 	r.pool.Store(pool)
-	r.caState.commit(ch)
+	r.caState.watch.Commit(ch)
 	r.files.Logger.Info("certs: loaded CA bundle", "file", names[0])
 	return nil
-}
-
-// change is a new version of a fileSet's files, not yet loaded.
-type change struct {
-	stamps  []stamp
-	content [][]byte
-}
-
-// check stats the files and, if they look changed (or force), reads them. It
-// returns their new contents, or nil if they are unchanged: files whose
-// stamps changed but whose contents did not just have their stamps renewed.
-// The caller commits the change once it has loaded it; a change that fails to
-// load is not committed and is read again on the next check.
-func (s *fileSet) check(names []string, force bool) (*change, error) {
-	ch := &change{stamps: make([]stamp, len(names)), content: make([][]byte, len(names))}
-	same := len(s.stamps) == len(names)
-	for i, name := range names {
-		st, err := statFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ch.stamps[i] = st
-		same = same && st.same(s.stamps[i])
-	}
-	if same && !force {
-		return nil, nil
-	}
-	// Stat before reading: the stamps kept are never newer than the contents,
-	// so a file replaced in between is read again next time.
-	unchanged := len(s.content) == len(names)
-	for i, name := range names {
-		b, err := readFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ch.content[i] = b
-		unchanged = unchanged && bytes.Equal(b, s.content[i])
-	}
-	if unchanged {
-		s.stamps = ch.stamps
-		return nil, nil
-	}
-	return ch, nil
-}
-
-func (s *fileSet) commit(ch *change) {
-	s.stamps, s.content = ch.stamps, ch.content
 }
 
 // GetCertificate returns the current certificate, for tls.Config.GetCertificate.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 func TestNewReloaderErrors(t *testing.T) {
@@ -63,6 +65,20 @@ func TestNewReloaderErrors(t *testing.T) {
 				t.Errorf("error %q does not name %s", err, tc.names)
 			}
 		})
+	}
+}
+
+// Files over maxFileBytes are refused, naming the file.
+func TestNewReloaderLargeFile(t *testing.T) {
+	ca := testCA(t, "ca")
+	big := append(append([]byte{}, ca.CertPEM...), make([]byte, maxFileBytes)...)
+	path := writeFile(t, filepath.Join(t.TempDir(), "big.pem"), big)
+	_, err := NewReloader(Files{CAFile: path, Logger: discardLogger()})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v, want one naming %s as too large", err, path)
+	}
+	if _, err := LoadCA(path, path); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("LoadCA: err = %v, want too large", err)
 	}
 }
 
@@ -290,7 +306,7 @@ func TestRunReloadsPairTogether(t *testing.T) {
 	failures := func() int { return strings.Count(logs.String(), "reload failed") }
 
 	// The new key alone: mismatched, refused, logged.
-	if err := WriteFileAtomic(keyFile, next.KeyPEM, 0o600); err != nil {
+	if err := files.WriteAtomic(keyFile, next.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(DefaultInterval)
@@ -304,7 +320,7 @@ func TestRunReloadsPairTogether(t *testing.T) {
 	clock.Advance(DefaultInterval) // the same failure again: not logged again
 
 	// Now the certificate too.
-	if err := WriteFileAtomic(certFile, next.CertPEM, 0o644); err != nil {
+	if err := files.WriteAtomic(certFile, next.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(DefaultInterval)

@@ -21,6 +21,7 @@ import (
 	"github.com/cpgw/cpgw/authz"
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/internal/certs"
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // secureCluster is a two-region deployment with TLS, mTLS between nodes,
@@ -132,7 +133,7 @@ bindings:
   - role: payments-writer
     subjects: ["group:payments-team"]
 `, 1))
-	if err := certs.WriteFileAtomic(c.dev.PolicyFile, policy, 0o644); err != nil {
+	if err := files.WriteAtomic(c.dev.PolicyFile, policy, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cpgw/cpgw/authz"
 	"github.com/cpgw/cpgw/internal/certs"
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // Dev's token subjects and the groups its policy binds.
@@ -95,7 +96,7 @@ func NewDev(dir string, now time.Time) (*Dev, error) {
 	if err := authz.WriteJWKS(d.JWKSFile, key.Key.Public()); err != nil {
 		return nil, err
 	}
-	if err := certs.WriteFileAtomic(d.PolicyFile, []byte(devPolicy), 0o644); err != nil {
+	if err := files.WriteAtomic(d.PolicyFile, []byte(devPolicy), 0o644); err != nil {
 		return nil, err
 	}
 	mint := func(sub, group string) (string, error) {
