@@ -62,11 +62,15 @@ type Config struct {
 
 	// ForwardTimeout bounds one attempt to forward a request to a
 	// coordinator, from dialling to the end of the response headers and
-	// body. A write whose attempt times out after it was sent is not retried
-	// (its outcome is unknown). Default 10s.
+	// body. An attempt that times out after it was sent has an unknown
+	// outcome; it is retried (with the same Idempotency-Key) within
+	// Failover.Timeout. Default 3s.
 	ForwardTimeout time.Duration
 	// Retry is the backoff schedule of forwarding retries.
 	Retry RetryConfig
+	// Failover bounds how long and how many requests are held while a
+	// shard has no reachable owner.
+	Failover FailoverConfig
 	// Breaker configures the circuit breaker kept per coordinator address.
 	Breaker BreakerConfig
 	// Transport carries requests to coordinators. Default: NewTransport(),
@@ -106,9 +110,23 @@ type RetryConfig struct {
 	InitialInterval time.Duration
 	// MaxInterval caps the wait between retries. Default 500ms.
 	MaxInterval time.Duration
-	// MaxElapsedTime is the retry budget of one request, from its first
-	// attempt; when it runs out the client gets 503 no_owner. Default 5s.
-	MaxElapsedTime time.Duration
+}
+
+// FailoverConfig bounds failover buffering: while a shard has no reachable
+// owner (its owner died and the lease has not run out, or ownership is
+// moving), the gateway holds that shard's writes and strong reads and sends
+// them to the new owner as soon as the shard map shows one.
+type FailoverConfig struct {
+	// Timeout bounds how long one request may be held, from its first
+	// attempt. Past it the client gets 503 (no_owner if nothing can have
+	// been applied, unavailable if an attempt's outcome is unknown) with
+	// Retry-After. It should exceed the coordinators' lease TTL, so that an
+	// owner's death is ridden out. Default 10s.
+	Timeout time.Duration
+	// MaxQueued bounds how many requests may be held per shard at once;
+	// one more gets 503 no_owner at once rather than more memory. Default
+	// 1024.
+	MaxQueued int
 }
 
 // BreakerConfig configures the circuit breaker of each coordinator
@@ -147,11 +165,14 @@ func DefaultConfig() Config {
 			Interval: 50 * time.Millisecond,
 			TTL:      time.Minute,
 		},
-		ForwardTimeout: 10 * time.Second,
+		ForwardTimeout: 3 * time.Second,
 		Retry: RetryConfig{
 			InitialInterval: 25 * time.Millisecond,
 			MaxInterval:     500 * time.Millisecond,
-			MaxElapsedTime:  5 * time.Second,
+		},
+		Failover: FailoverConfig{
+			Timeout:   10 * time.Second,
+			MaxQueued: 1024,
 		},
 		Breaker: BreakerConfig{
 			ConsecutiveFailures: 5,
@@ -183,7 +204,10 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.ForwardTimeout, d.ForwardTimeout)
 	setDefault(&c.Retry.InitialInterval, d.Retry.InitialInterval)
 	setDefault(&c.Retry.MaxInterval, d.Retry.MaxInterval)
-	setDefault(&c.Retry.MaxElapsedTime, d.Retry.MaxElapsedTime)
+	setDefault(&c.Failover.Timeout, d.Failover.Timeout)
+	if c.Failover.MaxQueued == 0 {
+		c.Failover.MaxQueued = d.Failover.MaxQueued
+	}
 	setDefault(&c.Breaker.ConsecutiveFailures, d.Breaker.ConsecutiveFailures)
 	setDefault(&c.Breaker.OpenTimeout, d.Breaker.OpenTimeout)
 	if c.Clock == nil {
@@ -231,12 +255,15 @@ func (c Config) Validate() error {
 		{"ForwardTimeout", c.ForwardTimeout},
 		{"Retry.InitialInterval", c.Retry.InitialInterval},
 		{"Retry.MaxInterval", c.Retry.MaxInterval},
-		{"Retry.MaxElapsedTime", c.Retry.MaxElapsedTime},
+		{"Failover.Timeout", c.Failover.Timeout},
 		{"Breaker.OpenTimeout", c.Breaker.OpenTimeout},
 	} {
 		if f.d < 0 {
 			bad("%s %s is negative", f.name, f.d)
 		}
+	}
+	if c.Failover.MaxQueued < 0 {
+		bad("Failover.MaxQueued %d is negative", c.Failover.MaxQueued)
 	}
 	d := c.withDefaults()
 	if d.Retry.MaxInterval < d.Retry.InitialInterval {

@@ -25,15 +25,21 @@
 //     reached minVersion; X-Staleness-Ms reports that bound, rounded up.
 //     Otherwise the owner answers (X-Consistency: strong). An unknown bound
 //     counts as too stale.
-//   - A forwarded request is retried only when its previous attempt cannot
-//     have been applied: the connection could not be made (nothing was
-//     sent), the breaker refused it, the coordinator answered 421 or 503
-//     no_owner. Every attempt carries the same body and the client's
-//     Idempotency-Key, unchanged. Retries stop at Config.Retry.MaxElapsedTime
-//     with 503 no_owner and Retry-After: nothing was applied.
-//   - A failure after a request was sent (a timeout, a dropped connection) is
-//     503 unavailable, never retried by the gateway: the outcome is unknown,
-//     and only the client's Idempotency-Key makes its own retry safe.
+//   - Every object write carries an Idempotency-Key to its owner: the
+//     client's, or one the gateway makes (prefix cpgw-gw-) before the first
+//     attempt. A forwarded request is retried with the same body and key
+//     when its previous attempt cannot have been applied (the connection
+//     could not be made, the breaker refused it, the coordinator answered
+//     421 or 503 no_owner), and also when the attempt failed after it was
+//     sent (a timeout, a dropped connection): a read has no effect, and the
+//     owner applies one key at most once, replaying the first outcome.
+//   - While a shard has no reachable owner, its requests are held (at most
+//     Config.Failover.MaxQueued per shard) and go to the new owner as soon
+//     as the shard map shows one. At Config.Failover.Timeout the client gets
+//     503 with Retry-After: no_owner if nothing was applied, unavailable with
+//     the Idempotency-Key header if an attempt's outcome is unknown. A
+//     namespace settings change carries no key, so its unanswered attempt
+//     is not retried: 503 unavailable at once.
 //   - Coordinator answers (status, body, ETag, X-Fencing-Token,
 //     X-Replicas-Acked, Idempotent-Replayed, X-Served-By, Retry-After) are
 //     relayed as they are. Every error the gateway makes itself is an

@@ -52,6 +52,10 @@ type forward struct {
 	header http.Header
 	// strong marks a read: the response says X-Consistency: strong.
 	strong bool
+	// generatedKey marks an Idempotency-Key the gateway made for a client
+	// that sent none: a replay of it is the gateway's business, not news
+	// for the client, so Idempotent-Replayed is not relayed.
+	generatedKey bool
 	// onSuccess, if set, runs after a 2xx and before the response is
 	// relayed, so its effect is visible to the client's next request.
 	onSuccess func(ctx context.Context)
@@ -77,14 +81,23 @@ type attempt struct {
 	cancel  context.CancelFunc
 }
 
-// forward sends f to the owner of f.ns's shard and relays the answer,
-// retrying (same body, same headers, same Idempotency-Key) only when the
-// previous attempt cannot have applied anything: the connection could not
-// be made or the breaker refused it, the coordinator said 421 (not the
-// owner), or it said 503 no_owner. Each of those also refreshes the shard
-// map. When the budget runs out, or nobody owns the shard, the client gets
-// 503 no_owner with Retry-After; a write that failed after it was sent is
-// 503 unavailable and never retried (a read is: it has no effect).
+// forward sends f to the owner of f.ns's shard and relays the answer.
+//
+// It retries (same body, same headers, same Idempotency-Key) when the
+// previous attempt cannot have been applied: the connection could not be
+// made or the breaker refused it, the coordinator said 421 (not the owner)
+// or 503 no_owner. It also retries an attempt that failed after it was sent
+// (a timeout, a reset) when that is safe: a read has no effect, and a write
+// carries an Idempotency-Key (the client's, or one the gateway gave it), so
+// the owner applies it at most once; a retry that meets the first attempt
+// still in flight (409 idempotency_in_flight) waits for it.
+//
+// While it retries the request is held for failover (Config.Failover): it
+// waits for the shard map to show a reachable owner, and goes to a new
+// owner as soon as one is published. When Failover.Timeout runs out the
+// client gets 503 with Retry-After: no_owner if nothing can have been
+// applied, unavailable (with the Idempotency-Key to retry with) if an
+// attempt's outcome is unknown.
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 	ctx := r.Context()
 	f.header.Set(api.HeaderRequestID, requestID(ctx))
@@ -92,15 +105,24 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(g.cfg.Retry.InitialInterval),
 		backoff.WithMaxInterval(g.cfg.Retry.MaxInterval),
-		backoff.WithMaxElapsedTime(g.cfg.Retry.MaxElapsedTime),
+		backoff.WithMaxElapsedTime(g.cfg.Failover.Timeout),
 		backoff.WithClockProvider(g.cfg.Clock),
 	)
-	// The budget also bounds waiting for map reloads, on the same clock as
-	// the backoff.
-	budget, cancelBudget := clockwork.WithTimeout(ctx, g.cfg.Clock, g.cfg.Retry.MaxElapsedTime)
+	// The budget also bounds waiting for map reloads and for a new owner,
+	// on the same clock as the backoff.
+	budget, cancelBudget := clockwork.WithTimeout(ctx, g.cfg.Clock, g.cfg.Failover.Timeout)
 	defer cancelBudget()
 
-	var last attempt // the latest failed attempt, for the final 503
+	var (
+		last    attempt // the latest failed attempt, for the final 503
+		unknown bool    // an attempt of this write was sent and its outcome is unknown
+		held    = -1    // the shard whose failover slot this request holds
+	)
+	defer func() {
+		if held >= 0 {
+			g.holds.release(held)
+		}
+	}()
 	for try := 1; ; try++ {
 		s := g.cache.current()
 		var a attempt
@@ -113,10 +135,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 			a = g.attempt(ctx, t, f)
 		}
 
-		if a.outcome == unavailable && f.method == http.MethodGet {
-			// A read has no effect, so even one that failed after it was
-			// sent is safe to send again.
-			a.outcome, a.reason = retry, "read_unanswered"
+		if a.outcome == unavailable && f.resendable() {
+			unknown = unknown || f.method != http.MethodGet
+			a.outcome, a.reason = retry, "unanswered"
+		}
+		if a.outcome == relay && unknown && a.resp.StatusCode == http.StatusConflict && errorCode(a.body) == api.CodeIdempotencyInFlight {
+			// Our own earlier attempt is still being applied: wait for its
+			// outcome, which the next attempt replays.
+			a.cancel()
+			a = attempt{outcome: retry, reason: "in_flight", detail: "an earlier attempt is still being applied"}
 		}
 		switch a.outcome {
 		case relay:
@@ -127,12 +154,8 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 			g.metrics.forwards.WithLabelValues(f.kind, "unavailable").Inc()
 			logger(ctx).Warn("forward failed after the request was sent; not retrying",
 				"coordinator", t.entry.Address, "shard", t.shard, "attempt", try, "err", a.detail)
-			msg := "the shard owner did not answer in time; retry"
-			if f.kind != "read" {
-				msg = "the shard owner did not answer after the request was sent, so its outcome is unknown; " +
-					"retry with the same Idempotency-Key to apply it at most once"
-			}
-			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, msg)
+			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable,
+				"the shard owner did not answer after the request was sent, so its outcome is unknown")
 			return
 		case canceled:
 			g.canceled(w, f)
@@ -140,7 +163,15 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 		}
 
 		last = a
-		logger(ctx).Debug("forward attempt failed; retrying", "reason", a.reason,
+		if held < 0 && s != nil {
+			if !g.holds.acquire(t.shard) {
+				g.metrics.forwards.WithLabelValues(f.kind, "held_full").Inc()
+				g.giveUp(w, f, unknown, fmt.Sprintf("shard %d already holds %d requests waiting for an owner", t.shard, g.cfg.Failover.MaxQueued))
+				return
+			}
+			held = t.shard
+		}
+		logger(ctx).Debug("forward attempt failed; holding and retrying", "reason", a.reason,
 			"coordinator", t.entry.Address, "shard", t.shard, "attempt", try, "detail", a.detail)
 		// Every retryable failure may mean the owner moved: reload the map
 		// (coalesced with every other request that saw the same) before
@@ -154,24 +185,42 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 		if d == backoff.Stop {
 			break
 		}
-		if s2 := g.cache.current(); s2 != nil && s != nil {
-			// A new owner was found: try it now rather than after a pause
-			// meant for one that is not there.
-			if n := s2.route(f.ns); n.entry.Address != "" && n.entry.Address != t.entry.Address {
-				d = 0
+		if !g.waitForOwner(budget, f.ns, t.entry.Address, d) {
+			if ctx.Err() != nil {
+				g.canceled(w, f)
+				return
 			}
-		}
-		if !g.sleep(ctx, d) {
-			g.canceled(w, f)
-			return
+			break // the failover budget ran out
 		}
 		g.metrics.retries.WithLabelValues(a.reason).Inc()
 	}
 	g.metrics.forwards.WithLabelValues(f.kind, "no_owner").Inc()
-	logger(ctx).Warn("no reachable shard owner within the retry budget", "namespace", f.ns, "reason", last.reason, "detail", last.detail)
+	logger(ctx).Warn("no reachable shard owner within the failover timeout", "namespace", f.ns,
+		"reason", last.reason, "detail", last.detail, "outcome_unknown", unknown)
 	// The detail (addresses, dial errors) stays in the log; the client
 	// learns what kind of failure it was.
-	noOwner(w, "no reachable owner for the namespace's shard (last attempt: "+last.reason+"); nothing was applied, retry later")
+	g.giveUp(w, f, unknown, "no reachable owner for the namespace's shard (last attempt: "+last.reason+")")
+}
+
+// resendable reports whether f may be sent again after an attempt whose
+// outcome is unknown: a read (no effect), or a write with an
+// Idempotency-Key (the owner applies one key at most once).
+func (f forward) resendable() bool {
+	return f.method == http.MethodGet || f.header.Get(api.HeaderIdempotencyKey) != ""
+}
+
+// giveUp answers a request the gateway could not get answered in time.
+func (g *Gateway) giveUp(w http.ResponseWriter, f forward, unknown bool, why string) {
+	if !unknown {
+		noOwner(w, why+"; nothing was applied, retry later")
+		return
+	}
+	// The write may have been applied: the key it carried is the way to
+	// find out, or to apply it at most once.
+	key := f.header.Get(api.HeaderIdempotencyKey)
+	w.Header().Set(api.HeaderIdempotencyKey, key)
+	writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable,
+		why+"; an attempt's outcome is unknown: retry with Idempotency-Key "+key+" to apply it at most once")
 }
 
 // canceled answers a request whose client went away. Nobody reads the
@@ -251,6 +300,13 @@ func (g *Gateway) attempt(ctx context.Context, t target, f forward) attempt {
 	}
 
 	switch resp.StatusCode {
+	case http.StatusConflict:
+		body, err := readBody(resp)
+		if err != nil {
+			cancel()
+			return attempt{outcome: unavailable, detail: fmt.Sprintf("%s: reading 409 body: %v", addr, err)}
+		}
+		return attempt{outcome: relay, resp: resp, body: body, cancel: cancel}
 	case http.StatusMisdirectedRequest:
 		body, _ := readBody(resp)
 		cancel()
@@ -288,6 +344,9 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, f forward, a att
 	}
 	if f.strong {
 		h.Set(api.HeaderConsistency, api.ConsistencyStrong)
+	}
+	if f.generatedKey {
+		h.Del(api.HeaderIdempotentReplayed)
 	}
 	if resp.StatusCode == http.StatusServiceUnavailable && h.Get(api.HeaderRetryAfter) == "" {
 		h.Set(api.HeaderRetryAfter, fmt.Sprint(retryAfterSeconds))

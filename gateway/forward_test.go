@@ -256,16 +256,6 @@ func TestRetries(t *testing.T) {
 		{"412", func(n int, w http.ResponseWriter, r *http.Request) {
 			answerError(w, http.StatusPreconditionFailed, api.CodePreconditionFailed, nil)
 		}, 412, api.CodePreconditionFailed},
-		{"timeout after send", func(n int, w http.ResponseWriter, r *http.Request) {
-			time.Sleep(500 * time.Millisecond) // past ForwardTimeout below
-			created(w, r)
-		}, 503, api.CodeUnavailable},
-		{"connection dropped after send", func(n int, w http.ResponseWriter, r *http.Request) {
-			conn, _, err := http.NewResponseController(w).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-		}, 503, api.CodeUnavailable},
 	}
 	for _, c := range notRetried {
 		t.Run(c.name+" is not retried", func(t *testing.T) {
@@ -348,7 +338,7 @@ func TestSameIdempotencyKeyAcrossOwners(t *testing.T) {
 // TestNoOwner: a shard nobody holds, or an owner nobody can reach, gives
 // 503 no_owner with Retry-After once the retry budget is spent.
 func TestNoOwner(t *testing.T) {
-	budget := func(c *Config) { c.Retry.MaxElapsedTime = 200 * time.Millisecond }
+	budget := func(c *Config) { c.Failover.Timeout = 200 * time.Millisecond }
 	t.Run("no lease", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{config: budget})
 		resp := h.do("PUT", "/v1/namespaces/payments/objects/x", `{}`, jsonHdr(nil))
@@ -396,7 +386,7 @@ func TestBreaker(t *testing.T) {
 	t.Run("5xx answers", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{config: func(c *Config) {
 			c.Breaker = BreakerConfig{ConsecutiveFailures: trip, OpenTimeout: time.Minute}
-			c.Retry.MaxElapsedTime = 200 * time.Millisecond
+			c.Failover.Timeout = 200 * time.Millisecond
 		}})
 		coord := newStub(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			answerError(w, http.StatusInternalServerError, api.CodeInternal, nil)
@@ -422,7 +412,7 @@ func TestBreaker(t *testing.T) {
 		ct := newCountingTransport()
 		h := newHarness(t, harnessOpts{config: func(c *Config) {
 			c.Breaker = BreakerConfig{ConsecutiveFailures: trip, OpenTimeout: time.Minute}
-			c.Retry.MaxElapsedTime = 300 * time.Millisecond
+			c.Failover.Timeout = 300 * time.Millisecond
 			c.Transport = ct
 		}})
 		h.own("payments", "c-dead", deadAddr(t), true)
@@ -439,7 +429,7 @@ func TestBreaker(t *testing.T) {
 		fail.Store(true)
 		h := newHarness(t, harnessOpts{config: func(c *Config) {
 			c.Breaker = BreakerConfig{ConsecutiveFailures: 1, OpenTimeout: 100 * time.Millisecond}
-			c.Retry.MaxElapsedTime = 50 * time.Millisecond
+			c.Failover.Timeout = 50 * time.Millisecond
 		}})
 		coord := newStub(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			if fail.Load() {

@@ -57,7 +57,7 @@ func FuzzHandler(f *testing.F) {
 	}
 
 	h := newHarness(f, harnessOpts{config: func(cfg *Config) {
-		cfg.Retry.MaxElapsedTime = 200 * time.Millisecond
+		cfg.Failover.Timeout = 200 * time.Millisecond
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}})
 	owner := fuzzOwner(f)

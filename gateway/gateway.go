@@ -46,6 +46,7 @@ type Gateway struct {
 	cfg      Config
 	replica  Replica
 	cache    *shardCache
+	holds    *holds // requests held for failover, per shard
 	breakers *breakers
 	tracker  *locality.Tracker
 	metrics  *metrics
@@ -97,9 +98,10 @@ func New(primary Primary, replica Replica, cfg Config) (*Gateway, error) {
 	}
 	g.tracker = tracker
 
-	m := newMetrics(g.tracker.Bound, func() time.Duration { return g.cache.age() })
+	m := newMetrics(g.tracker.Bound, func() time.Duration { return g.cache.age() }, func() int { return g.holds.total() })
 	g.metrics = m
 	g.breakers = newBreakers(cfg.Breaker, m, cfg.Logger)
+	g.holds = newHolds(cfg.Failover.MaxQueued)
 	g.cache = newShardCache(primary, cfg, m, g.breakers.retainMap)
 	// Registered only now: a scrape of a shared registry may run at once,
 	// and its gauges read the tracker and the cache.

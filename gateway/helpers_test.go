@@ -52,7 +52,8 @@ func testConfig(t testing.TB) Config {
 	cfg.RefreshInterval = 50 * time.Millisecond
 	cfg.ReadyStaleAfter = 2 * time.Second
 	cfg.Beacon.Interval = 10 * time.Millisecond
-	cfg.Retry = RetryConfig{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond, MaxElapsedTime: 2 * time.Second}
+	cfg.Retry = RetryConfig{InitialInterval: 5 * time.Millisecond, MaxInterval: 50 * time.Millisecond}
+	cfg.Failover.Timeout = 2 * time.Second
 	cfg.ForwardTimeout = 2 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return cfg

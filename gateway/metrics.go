@@ -35,7 +35,7 @@ type metrics struct {
 // newMetrics creates the instruments, with gauges that read the staleness
 // bound and the map age when scraped. Register them once what the gauges
 // read exists: a scrape may come at any moment after.
-func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Duration) *metrics {
+func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Duration, held func() int) *metrics {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpgw_gateway_request_duration_seconds",
@@ -48,7 +48,7 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		}, []string{"kind", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpgw_gateway_forward_retries_total",
-			Help: "Forwarding retries, by the reason the previous attempt failed (connect, breaker_open, misdirected, no_owner, no_owner_known).",
+			Help: "Forwarding retries, by the reason the previous attempt failed (connect, breaker_open, misdirected, no_owner, no_owner_known, unanswered, in_flight).",
 		}, []string{"reason"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cpgw_gateway_breaker_state",
@@ -81,8 +81,12 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		}
 		return math.NaN()
 	})
+	heldGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cpgw_gateway_failover_held_requests",
+		Help: "Requests held waiting for a reachable shard owner (failover buffering).",
+	}, func() float64 { return float64(held()) })
 	m.all = []prometheus.Collector{
-		m.requests, m.forwards, m.retries, m.breakerState, m.reads, m.refreshes, stalenessGauge, ageGauge,
+		m.requests, m.forwards, m.retries, m.breakerState, m.reads, m.refreshes, stalenessGauge, ageGauge, heldGauge,
 	}
 	return m
 }

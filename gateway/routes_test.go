@@ -291,7 +291,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 	d := DefaultConfig()
 	if d.RefreshInterval != 250*time.Millisecond || d.DefaultMaxStaleness != 5*time.Second ||
-		d.Retry != (RetryConfig{25 * time.Millisecond, 500 * time.Millisecond, 5 * time.Second}) ||
+		d.Retry != (RetryConfig{25 * time.Millisecond, 500 * time.Millisecond}) ||
+		d.Failover != (FailoverConfig{Timeout: 10 * time.Second, MaxQueued: 1024}) || d.ForwardTimeout != 3*time.Second ||
 		d.Breaker.ConsecutiveFailures != 5 || d.ID == "" {
 		t.Errorf("defaults %+v", d)
 	}

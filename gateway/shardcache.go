@@ -70,7 +70,10 @@ type shardCache struct {
 	onLoad     func(*snapshot) // called by run after each successful load
 
 	snap atomic.Pointer[snapshot]
-	kick chan struct{} // capacity 1: a pending demand refresh
+	// published is closed (and replaced) each time a snapshot is
+	// published, so requests held for failover wake up at once.
+	published atomic.Pointer[chan struct{}]
+	kick      chan struct{} // capacity 1: a pending demand refresh
 
 	mu sync.Mutex
 	// wanted is the number of the latest demand refresh; attempted is the
@@ -87,7 +90,7 @@ func newShardCache(p Primary, cfg Config, m *metrics, onLoad func(*snapshot)) *s
 	if proposed == 0 {
 		proposed = defaultShards
 	}
-	return &shardCache{
+	c := &shardCache{
 		primary:    p,
 		clock:      cfg.Clock,
 		interval:   cfg.RefreshInterval,
@@ -100,7 +103,13 @@ func newShardCache(p Primary, cfg Config, m *metrics, onLoad func(*snapshot)) *s
 		kick:       make(chan struct{}, 1),
 		changed:    make(chan struct{}),
 	}
+	first := make(chan struct{})
+	c.published.Store(&first)
+	return c
 }
+
+// updates returns a channel closed when the next snapshot is published.
+func (c *shardCache) updates() <-chan struct{} { return *c.published.Load() }
 
 // current returns the latest snapshot, or nil before the first load.
 func (c *shardCache) current() *snapshot { return c.snap.Load() }
@@ -208,6 +217,8 @@ func (c *shardCache) load(ctx context.Context, n int) (int, error) {
 	if prev := c.snap.Swap(s); prev != nil {
 		c.logOwnerChanges(prev, s)
 	}
+	next := make(chan struct{})
+	close(*c.published.Swap(&next))
 	if c.onLoad != nil {
 		c.onLoad(s)
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"time"
 
@@ -34,12 +35,13 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr.Set("Content-Type", "application/json")
 	g.forward(w, r, forward{
-		kind:   "write",
-		method: http.MethodPut,
-		ns:     ns,
-		path:   func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
-		body:   body,
-		header: hdr,
+		kind:         "write",
+		method:       http.MethodPut,
+		ns:           ns,
+		path:         func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
+		body:         body,
+		header:       hdr,
+		generatedKey: ensureIdempotencyKey(hdr),
 	})
 }
 
@@ -62,12 +64,30 @@ func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.forward(w, r, forward{
-		kind:   "write",
-		method: http.MethodDelete,
-		ns:     ns,
-		path:   func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
-		header: hdr,
+		kind:         "write",
+		method:       http.MethodDelete,
+		ns:           ns,
+		path:         func(shard int) string { return api.InternalObjectPath(shard, ns, name) },
+		header:       hdr,
+		generatedKey: ensureIdempotencyKey(hdr),
 	})
+}
+
+// generatedKeyPrefix marks the Idempotency-Keys the gateway makes, so they
+// cannot collide with a client's (a client's key may start with anything,
+// but a random 26-character suffix makes a clash as unlikely as guessing it).
+const generatedKeyPrefix = "cpgw-gw-"
+
+// ensureIdempotencyKey gives a write whose client sent no Idempotency-Key
+// one of the gateway's, before its first attempt, so that the gateway's own
+// retries (after a timeout, a reset, a 421) apply it at most once. It
+// reports whether it made one.
+func ensureIdempotencyKey(h http.Header) bool {
+	if h.Get(api.HeaderIdempotencyKey) != "" {
+		return false
+	}
+	h.Set(api.HeaderIdempotencyKey, generatedKeyPrefix+rand.Text())
+	return true
 }
 
 // settingsRefreshWait bounds how long a successful settings change waits
