@@ -4,7 +4,7 @@ PKGS     ?= ./...
 # Short fuzz runs keep the targets honest in CI; `make fuzz FUZZTIME=5m` digs deeper.
 FUZZTIME ?= 10s
 
-.PHONY: test deps build vet bench fuzz clean
+.PHONY: test deps build vet bench fuzz chaos clean
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
@@ -24,6 +24,15 @@ vet:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/... ./cmd/internal/devcluster/
 
+# The chaos suite on real processes: every scenario (make test runs a short
+# set). SOAK=30m repeats them for that long; the report, histories and any
+# porcupine visualisation land in CHAOS_REPORT.
+SOAK         ?= 0
+CHAOS_REPORT ?= chaos-report
+chaos: deps
+	$(GO) test -race -count=1 -timeout 60m -run '^TestChaos$$' -v ./chaos/ \
+	  -args -chaos.scenarios=all -chaos.soak=$(SOAK) -chaos.report=$(abspath $(CHAOS_REPORT))
+
 # Every fuzz target, FUZZTIME each (go test fuzzes one target at a time).
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
@@ -34,4 +43,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf .cpgw-dev
+	rm -rf .cpgw-dev chaos-report

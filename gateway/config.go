@@ -137,7 +137,9 @@ type BreakerConfig struct {
 	ConsecutiveFailures uint32
 	// OpenTimeout is how long an open breaker refuses requests before it
 	// lets one probe through (half-open). Measured on the real clock
-	// (gobreaker takes no clock), not Config.Clock. Default 5s.
+	// (gobreaker takes no clock), not Config.Clock. Short, because requests
+	// held for failover wait for it: a coordinator whose connections were
+	// reset for a moment is tried again within a second. Default 1s.
 	OpenTimeout time.Duration
 }
 
@@ -176,7 +178,7 @@ func DefaultConfig() Config {
 		},
 		Breaker: BreakerConfig{
 			ConsecutiveFailures: 5,
-			OpenTimeout:         5 * time.Second,
+			OpenTimeout:         time.Second,
 		},
 		Clock:  clockwork.NewRealClock(),
 		Logger: slog.Default(),

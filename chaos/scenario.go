@@ -1,0 +1,139 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Scenario is one fault: injected while the workload runs, held, healed,
+// and then checked.
+type Scenario struct {
+	Name string
+	// Target is the namespace whose shard the fault is aimed at; recovery
+	// is measured on its keys.
+	Target string
+	// Fault injects the fault. Heal undoes it (nil: nothing to undo).
+	Fault, Heal func(ctx context.Context, e *Env) error
+	// Hold is how long the fault lasts before Heal.
+	Hold time.Duration
+}
+
+// Env is what a scenario's Fault and Heal act on, and what they remember
+// between the two.
+type Env struct {
+	Cluster *Cluster
+	// Victim is the coordinator the fault hit, if it hit one.
+	Victim *Coordinator
+}
+
+// ownerOf finds the coordinator that owns ns's shard now.
+func (e *Env) ownerOf(ctx context.Context, ns string) (*Coordinator, error) {
+	_, id, err := e.Cluster.OwnerOf(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	co := e.Cluster.Coordinator(id)
+	if co == nil {
+		return nil, fmt.Errorf("chaos: owner %q of %s is not one of the cluster's coordinators", id, ns)
+	}
+	return co, nil
+}
+
+// onOwner returns a Fault that finds ns's owner, remembers it as the victim
+// and does act to it.
+func onOwner(ns string, act func(ctx context.Context, co *Coordinator) error) func(context.Context, *Env) error {
+	return func(ctx context.Context, e *Env) error {
+		co, err := e.ownerOf(ctx, ns)
+		if err != nil {
+			return err
+		}
+		e.Victim = co
+		return act(ctx, co)
+	}
+}
+
+// onVictim returns a Heal that acts on the coordinator Fault hit.
+func onVictim(act func(ctx context.Context, co *Coordinator) error) func(context.Context, *Env) error {
+	return func(ctx context.Context, e *Env) error {
+		if e.Victim == nil {
+			return nil
+		}
+		return act(ctx, e.Victim)
+	}
+}
+
+// Scenarios returns the suite, each fault aimed at the shard of target
+// (a namespace of the workload), with leases of ttl.
+func Scenarios(target string, ttl time.Duration) []Scenario {
+	return []Scenario{
+		{
+			Name: "owner-sigkill", Target: target, Hold: ttl + 2*time.Second,
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { co.Proc.Kill(); return nil }),
+			Heal:  onVictim(func(ctx context.Context, co *Coordinator) error { return co.Proc.Restart(ctx) }),
+		},
+		{
+			// Paused past its lease: another coordinator takes the shard,
+			// and the zombie, resumed, must be fenced.
+			Name: "owner-sigstop", Target: target, Hold: 2*ttl + time.Second,
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Proc.Pause() }),
+			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Proc.Resume() }),
+		},
+		{
+			// The owner cannot reach Redis (data held, never delivered): it
+			// must stop serving at its safe expiry.
+			Name: "owner-partitioned-from-redis", Target: target, Hold: 2*ttl + time.Second,
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Back.Blackhole() }),
+			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Back.Clear() }),
+		},
+		{
+			Name: "latency-spike-500ms", Target: target, Hold: 3 * time.Second,
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Front.Latency(500 * time.Millisecond) }),
+			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Front.Clear() }),
+		},
+		{
+			Name: "connection-resets", Target: target, Hold: 2 * time.Second,
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Front.ResetPeer() }),
+			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Front.Clear() }),
+		},
+		{
+			Name: "rolling-restart", Target: target,
+			Fault: func(ctx context.Context, e *Env) error {
+				for _, co := range e.Cluster.Coordinators() {
+					if err := co.Proc.Terminate(ctx); err != nil {
+						return fmt.Errorf("terminate %s: %w", co.ID, err)
+					}
+					if err := co.Proc.Restart(ctx); err != nil {
+						return fmt.Errorf("restart %s: %w", co.ID, err)
+					}
+					if err := e.Cluster.WaitAllOwned(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		},
+	}
+}
+
+// Select returns the scenarios whose names are in names (comma-separated);
+// "" or "all" selects every one.
+func Select(all []Scenario, names string) ([]Scenario, error) {
+	if names == "" || names == "all" {
+		return all, nil
+	}
+	var out []Scenario
+	for _, n := range strings.Split(names, ",") {
+		found := false
+		for _, s := range all {
+			if s.Name == strings.TrimSpace(n) {
+				out, found = append(out, s), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("chaos: no scenario %q", n)
+		}
+	}
+	return out, nil
+}
