@@ -41,6 +41,19 @@ func (e *Env) ownerOf(ctx context.Context, ns string) (*Coordinator, error) {
 	return co, nil
 }
 
+// laggingLink is the replication link of the second region's replica.
+func (e *Env) laggingLink() (*Link, error) {
+	regions := e.Cluster.Regions()
+	if len(regions) < 2 {
+		return nil, fmt.Errorf("chaos: a replica scenario needs two regions")
+	}
+	l := e.Cluster.ReplicaLink(regions[1])
+	if l == nil {
+		return nil, fmt.Errorf("chaos: no replica link in %s", regions[1])
+	}
+	return l, nil
+}
+
 // onOwner returns a Fault that finds ns's owner, remembers it as the victim
 // and does act to it.
 func onOwner(ns string, act func(ctx context.Context, co *Coordinator) error) func(context.Context, *Env) error {
@@ -96,6 +109,26 @@ func Scenarios(target string, ttl time.Duration) []Scenario {
 			Name: "connection-resets", Target: target, Hold: 2 * time.Second,
 			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Front.ResetPeer() }),
 			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Front.Clear() }),
+		},
+		{
+			// The second region's replica falls 3s behind, past the
+			// workload's 1s maxStaleness: its local reads must go to the
+			// owner rather than answer stale.
+			Name: "replica-lagging", Target: target, Hold: 4 * time.Second,
+			Fault: func(_ context.Context, e *Env) error {
+				l, err := e.laggingLink()
+				if err != nil {
+					return err
+				}
+				return l.Latency(3 * time.Second)
+			},
+			Heal: func(_ context.Context, e *Env) error {
+				l, err := e.laggingLink()
+				if err != nil {
+					return err
+				}
+				return l.Clear()
+			},
 		},
 		{
 			Name: "rolling-restart", Target: target,
