@@ -38,8 +38,9 @@
 //     as the shard map shows one. At Config.Failover.Timeout the client gets
 //     503 with Retry-After: no_owner if nothing was applied, unavailable with
 //     the Idempotency-Key header if an attempt's outcome is unknown. A
-//     namespace settings change carries no key, so its unanswered attempt
-//     is not retried: 503 unavailable at once.
+//     namespace settings change is not retried after an unanswered attempt,
+//     even with a key (its owner does not record keys): 503 unavailable at
+//     once.
 //   - Coordinator answers (status, body, ETag, X-Fencing-Token,
 //     X-Replicas-Acked, Idempotent-Replayed, X-Served-By, Retry-After) are
 //     relayed as they are. Every error the gateway makes itself is an

@@ -187,3 +187,18 @@ func TestFailoverHolds(t *testing.T) {
 		}
 	})
 }
+
+// A namespace settings change is not sent again after an attempt whose
+// outcome is unknown, even with a key: its owner does not record keys.
+func TestNamespaceWriteNotResent(t *testing.T) {
+	h := newHarness(t, harnessOpts{config: func(cfg *Config) { cfg.ForwardTimeout = 100 * time.Millisecond }})
+	coord := newStub(t, func(n int, w http.ResponseWriter, r *http.Request) { time.Sleep(300 * time.Millisecond) })
+	h.own("payments", "c1", coord.URL, true)
+	resp := h.do("PUT", "/v1/namespaces/payments", `{"homeRegion":"test-region"}`,
+		jsonHdr(map[string]string{api.HeaderIdempotencyKey: "k"}))
+	wantError(t, resp, http.StatusServiceUnavailable, api.CodeUnavailable)
+	time.Sleep(50 * time.Millisecond)
+	if n := coord.count(); n != 1 {
+		t.Fatalf("coordinator saw %d attempts, want 1", n)
+	}
+}

@@ -203,10 +203,11 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 }
 
 // resendable reports whether f may be sent again after an attempt whose
-// outcome is unknown: a read (no effect), or a write with an
-// Idempotency-Key (the owner applies one key at most once).
+// outcome is unknown: a read (no effect), or an object write with an
+// Idempotency-Key (the owner applies one key at most once). Namespace
+// settings writes are not: their owner does not record keys.
 func (f forward) resendable() bool {
-	return f.method == http.MethodGet || f.header.Get(api.HeaderIdempotencyKey) != ""
+	return f.method == http.MethodGet || (f.kind == "write" && f.header.Get(api.HeaderIdempotencyKey) != "")
 }
 
 // giveUp answers a request the gateway could not get answered in time.
@@ -231,28 +232,18 @@ func (g *Gateway) canceled(w http.ResponseWriter, f forward) {
 	writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "request canceled")
 }
 
-// sleep waits d on the gateway's clock; false if ctx ended first.
-func (g *Gateway) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := g.cfg.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.Chan():
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // attempt makes one try through the coordinator's breaker and classifies
 // what happened.
 func (g *Gateway) attempt(ctx context.Context, t target, f forward) attempt {
 	addr := t.entry.Address
 	cb := g.breakers.get(addr)
 
-	actx, cancel := context.WithTimeout(ctx, g.cfg.ForwardTimeout)
+	// ForwardTimeout bounds the attempt up to its response headers (and the
+	// small error bodies read to classify it); relaying a body to a slow
+	// client is bounded by the client's request and the server's timeouts.
+	actx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(g.cfg.ForwardTimeout, cancel)
+	defer timer.Stop()
 	// wrote is set once any request headers went out: from then on the
 	// coordinator may have received the request, and a failure leaves its
 	// outcome unknown.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cpgw/cpgw/cmd/internal/devcluster"
 	"github.com/cpgw/cpgw/cmd/internal/secure"
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // endpoints is the endpoints.json contract (DESIGN.md, "cpgw dev").
@@ -54,7 +55,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	for i := range ports {
 		ports[i] = *port + i
 	}
-	if err := os.MkdirAll(*stateDir, 0o755); err != nil {
+	// 0700: endpoints.json holds bearer tokens.
+	if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 		return err
 	}
 	var sec *secure.Dev
@@ -116,15 +118,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// writeJSON writes v to path atomically, so a reader never sees half a file.
+// writeJSON writes v to path atomically, so a reader never sees half a
+// file, readable by its owner only (it may hold tokens).
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return files.WriteAtomic(path, append(b, '\n'), 0o600)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/gateway"
@@ -71,7 +72,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	replica := primary
 	if *replicaURL != "" {
-		rc, err := redisClient(ctx, *replicaURL, *redisCA)
+		replicaCA := *redisCA // the replica may be plain redis:// beside a TLS primary
+		if !strings.HasPrefix(*replicaURL, "rediss://") {
+			replicaCA = ""
+		}
+		rc, err := redisClient(ctx, *replicaURL, replicaCA)
 		if err != nil {
 			return err
 		}

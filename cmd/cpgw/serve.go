@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"time"
 
@@ -50,11 +51,12 @@ func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %q: %w", url, err)
+		// The parser's error may quote the URL, password and all.
+		return nil, fmt.Errorf("redis URL %q: not a redis:// or rediss:// URL", redactURL(url))
 	}
 	if caFile != "" {
 		if opts.TLSConfig == nil {
-			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", url)
+			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", redactURL(url))
 		}
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
@@ -77,6 +79,15 @@ func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error)
 		return nil, fmt.Errorf("redis %s: %w", opts.Addr, err)
 	}
 	return c, nil
+}
+
+// redactURL hides a URL's password, for messages.
+func redactURL(s string) string {
+	u, err := neturl.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
 }
 
 // runServer serves h on l and runs loop, both until ctx is done. The loop is

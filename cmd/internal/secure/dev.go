@@ -21,8 +21,9 @@ const (
 	DevReaderGroup   = "reader"
 )
 
-// devTTL is how long dev certificates and tokens live: a working day and
-// then some, so a dev deployment left running overnight still works.
+// devTTL is how long dev certificates and tokens live: a week, so a dev
+// deployment left running for days still works. Each cpgw dev run makes
+// new ones.
 const devTTL = 7 * 24 * time.Hour
 
 // devPolicy grants the admin group everything and the reader group reads.

@@ -53,8 +53,13 @@ type GatewayFiles struct {
 type Gateway struct {
 	// ServerTLS is the config of the gateway's client-facing listener.
 	ServerTLS *tls.Config
-	// Transport carries mTLS requests to coordinators.
-	Transport *http.Transport
+	// Transport carries mTLS requests to coordinators, and refuses any
+	// coordinator address that is not https: a lease naming a plain-HTTP
+	// address (an --insecure coordinator, or a forged lease) must not get
+	// client data in the clear. Pass it as gateway.Config.Transport.
+	Transport http.RoundTripper
+
+	pool *http.Transport
 	// Middleware authenticates, authorises and audits /v1 requests; pass
 	// its Handler as gateway.Config.Authenticate.
 	Middleware *authz.Middleware
@@ -102,8 +107,9 @@ func NewGateway(f GatewayFiles, region string, clock clockwork.Clock, log *slog.
 		}
 		g.runs = append(g.runs, peer.Run)
 	}
-	g.Transport = gateway.NewTransport()
-	g.Transport.TLSClientConfig = peer.ClientConfig(requireURI(certs.CoordinatorURIPrefix, "a coordinator"))
+	g.pool = gateway.NewTransport()
+	g.pool.TLSClientConfig = peer.ClientConfig(requireURI(certs.CoordinatorURIPrefix, "a coordinator"))
+	g.Transport = httpsOnly{g.pool}
 
 	m := &authz.Middleware{Region: region, RequestID: middleware.GetReqID, Logger: log}
 	if f.JWKSFile != "" {
@@ -138,11 +144,24 @@ func (g *Gateway) Run(ctx context.Context) error { return runAll(ctx, g.runs) }
 
 // Close closes the audit log. Call it after the server has stopped.
 func (g *Gateway) Close() error {
-	g.Transport.CloseIdleConnections()
+	g.pool.CloseIdleConnections()
 	if g.audit != nil {
 		return g.audit.Close()
 	}
 	return nil
+}
+
+// httpsOnly refuses requests that would leave without TLS.
+type httpsOnly struct{ rt http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, fmt.Errorf("secure: refusing to send to %s://%s: coordinators are reached over mTLS only", r.URL.Scheme, r.URL.Host)
+	}
+	return h.rt.RoundTrip(r)
 }
 
 // CoordinatorFiles are what a coordinator needs to run securely.
