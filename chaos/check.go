@@ -347,6 +347,7 @@ func staleTokenWrites(acked []Op) []string {
 func duplicateEffects(ops []Op) []string {
 	var out []string
 	type ik struct{ key, idem string }
+	reported := map[ik]bool{}
 	var writes []Op
 	for _, op := range ops {
 		if op.Kind == OpWrite && op.IdempotencyKey != "" {
@@ -358,6 +359,24 @@ func duplicateEffects(ops []Op) []string {
 	}) {
 		if vs := ackedVersions(g); len(vs) > 1 {
 			out = append(out, fmt.Sprintf("%s: idempotency key %q was acknowledged at versions %v", g[0].Key, g[0].IdempotencyKey, vs))
+			reported[ik{g[0].Key, g[0].IdempotencyKey}] = true
+		}
+	}
+	// Values are unique per logical write, so one value seen at two
+	// versions was applied twice, whoever held the key (a write sent with
+	// no key gets the gateway's, which the client never sees).
+	type kv struct{ key, value string }
+	var seen []Op
+	for _, op := range ops {
+		if op.Outcome == OutcomeOK && op.Version != 0 && (op.Kind == OpWrite || op.Found) {
+			seen = append(seen, op)
+		}
+	}
+	for _, g := range sortedOpGroups(seen, func(op Op) kv { return kv{op.Key, op.Value} }, func(a, b kv) int {
+		return cmp.Or(strings.Compare(a.key, b.key), strings.Compare(a.value, b.value))
+	}) {
+		if vs := ackedVersions(g); len(vs) > 1 && !slices.ContainsFunc(g, func(op Op) bool { return reported[ik{op.Key, op.IdempotencyKey}] }) {
+			out = append(out, fmt.Sprintf("%s: value %q was seen at versions %v: written more than once", g[0].Key, g[0].Value, vs))
 		}
 	}
 	return out

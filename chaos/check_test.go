@@ -157,6 +157,15 @@ func TestCheckHistory(t *testing.T) {
 		},
 		want: findingShape{dup: 1},
 	}, {
+		// Sent with no key (the gateway made one the client never saw),
+		// and applied twice: its value is seen at two versions.
+		name: "a keyless write applied twice",
+		ops: []Op{
+			hWrite(0, a, "x", 1, 1, 0, 10),
+			hRead(1, a, "x", 2, 20, 21),
+		},
+		want: findingShape{notLinearizable: true, dup: 1},
+	}, {
 		// The first attempt took effect at v1; a newer write (token 2)
 		// followed; the retry replays the first response, token 1. One
 		// effect, early: nothing to report.

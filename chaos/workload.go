@@ -1,15 +1,20 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/client"
 )
 
@@ -36,6 +41,11 @@ type Workload struct {
 	OpTimeout time.Duration
 	// Think is the pause between one client's operations. Default 2ms.
 	Think time.Duration
+	// RawClients of the Clients write with plain HTTP instead of the SDK:
+	// no Idempotency-Key and no client retries, so only the gateway's own
+	// failover buffering and the keys it makes stand between a fault and
+	// the client. Default 2 (half of the default 4); negative for none.
+	RawClients int
 }
 
 func (w Workload) withDefaults() Workload {
@@ -62,6 +72,9 @@ func (w Workload) withDefaults() Workload {
 	if w.Think == 0 {
 		w.Think = 2 * time.Millisecond
 	}
+	if w.RawClients == 0 {
+		w.RawClients = 2
+	}
 	return w
 }
 
@@ -79,6 +92,7 @@ func (w Workload) Run(ctx context.Context, h *History) error {
 		}
 		clients[i] = c
 	}
+	raw := &http.Client{Timeout: w.OpTimeout}
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Go(func() {
@@ -87,6 +101,8 @@ func (w Workload) Run(ctx context.Context, h *History) error {
 				key := w.Keys[rng.IntN(len(w.Keys))]
 				if rng.Float64() < w.ReadFraction {
 					w.read(ctx, h, c, i, key, rng.Float64() >= w.LocalFraction)
+				} else if i < w.RawClients {
+					w.rawWrite(ctx, h, raw, w.Gateways[i%len(w.Gateways)], i, key, fmt.Sprintf("c%d-%d", i, seq))
 				} else {
 					w.write(ctx, h, c, i, key, fmt.Sprintf("c%d-%d", i, seq))
 				}
@@ -143,6 +159,44 @@ func (w Workload) write(ctx context.Context, h *History, c *client.Client, id in
 	}
 	op.Outcome, op.Version, op.FencingToken = OutcomeOK, o.Version, o.Info.FencingToken
 	op.IdempotencyKey, op.Replayed = o.Info.IdempotencyKey, o.Info.Replayed
+	h.Add(op)
+}
+
+// rawWrite PUTs with plain HTTP: one request, no key, no retry.
+func (w Workload) rawWrite(ctx context.Context, h *History, hc *http.Client, gw string, id int, key, v string) {
+	ns, name, _ := strings.Cut(key, "/")
+	op := Op{Client: id, Key: key, Kind: OpWrite, Value: v, Call: h.Now()}
+	body, _ := json.Marshal(value{V: v})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, gw+"/v1/namespaces/"+ns+"/objects/"+name, bytes.NewReader(body))
+	if err != nil {
+		op.Return, op.Outcome, op.Err = h.Now(), OutcomeFailed, err.Error()
+		h.Add(op)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		op.Return, op.Outcome, op.Err, op.Canceled = h.Now(), OutcomeUnknown, err.Error(), ctx.Err() != nil
+		h.Add(op)
+		return
+	}
+	defer resp.Body.Close()
+	var obj api.Object
+	derr := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&obj)
+	op.Return = h.Now()
+	switch {
+	case resp.StatusCode/100 == 2 && derr == nil:
+		op.Outcome, op.Version = OutcomeOK, obj.Metadata.Version
+		op.FencingToken, _ = strconv.ParseUint(resp.Header.Get(api.HeaderFencingToken), 10, 64)
+	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(api.HeaderIdempotencyKey) == "":
+		// 503 without a key to retry with: the gateway says nothing was
+		// applied (no_owner).
+		op.Outcome, op.Err = OutcomeFailed, resp.Status
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusConflict:
+		op.Outcome, op.Err = OutcomeFailed, resp.Status
+	default:
+		op.Outcome, op.Err = OutcomeUnknown, resp.Status
+	}
 	h.Add(op)
 }
 
