@@ -77,23 +77,16 @@ func (f *PolicyFile) Policy() *Policy {
 // policy. A file that does not parse keeps the previous policy, is logged
 // once, and is retried on the next check. Run returns nil when ctx ends.
 func (f *PolicyFile) Run(ctx context.Context) error {
-	t := f.clock.NewTicker(f.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-			f.mu.Lock()
-			if err := f.load(false); err == nil {
-				f.lastErr = ""
-			} else if msg := err.Error(); msg != f.lastErr {
-				f.lastErr = msg
-				f.log.Error("authz: policy reload failed; keeping the previous policy", "file", f.path, "err", err)
-			}
-			f.mu.Unlock()
+	return files.Poll(ctx, f.clock, f.interval, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if err := f.load(false); err == nil {
+			f.lastErr = ""
+		} else if msg := err.Error(); msg != f.lastErr {
+			f.lastErr = msg
+			f.log.Error("authz: policy reload failed; keeping the previous policy", "file", f.path, "err", err)
 		}
-	}
+	})
 }
 
 // Reload reads the file now. If it does not parse, the previous policy

@@ -350,18 +350,11 @@ func (v *Verifier) reloadForUnknownKid() *keyState {
 // logged once, and is retried on the next check. Run returns nil when ctx
 // ends.
 func (v *Verifier) Run(ctx context.Context) error {
-	t := v.cfg.Clock.NewTicker(v.cfg.ReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-			v.mu.Lock()
-			v.logFailure(v.load(false))
-			v.mu.Unlock()
-		}
-	}
+	return files.Poll(ctx, v.cfg.Clock, v.cfg.ReloadInterval, func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.logFailure(v.load(false))
+	})
 }
 
 // Reload reads the JWKS file now. If its content changed, the new keys

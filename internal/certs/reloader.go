@@ -83,23 +83,16 @@ func NewReloader(f Files) (*Reloader, error) {
 // and is retried on the next check. Run returns nil when ctx ends; the
 // caller that starts it stops it. One Run per Reloader is enough.
 func (r *Reloader) Run(ctx context.Context) error {
-	t := r.files.Clock.NewTicker(r.files.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-			r.mu.Lock()
-			if r.hasPair {
-				r.logFailure(&r.pairState, r.loadPair(false))
-			}
-			if r.hasCA {
-				r.logFailure(&r.caState, r.loadCA(false))
-			}
-			r.mu.Unlock()
+	return files.Poll(ctx, r.files.Clock, r.files.Interval, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.hasPair {
+			r.logFailure(&r.pairState, r.loadPair(false))
 		}
-	}
+		if r.hasCA {
+			r.logFailure(&r.caState, r.loadCA(false))
+		}
+	})
 }
 
 // logFailure logs err unless it is the failure logged last. r.mu is held.
