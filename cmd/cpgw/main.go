@@ -1,11 +1,17 @@
 // Command cpgw is cpgw's one binary: the regional gateway, the shard
 // coordinator, a whole local deployment for development, and tools.
 //
-//	cpgw dev [--regions us-east,eu-west,ap-south] [--state-dir DIR] [--backend embedded|redis]
-//	cpgw coordinator --region R --id ID --listen HOST:PORT --advertise URL --redis URL [--insecure]
-//	cpgw gateway     --region R --listen HOST:PORT --redis URL [--redis-replica URL] [--insecure]
+//	cpgw dev [--regions us-east,eu-west,ap-south] [--state-dir DIR] [--backend embedded|redis] [--insecure]
+//	cpgw coordinator --region R --id ID --listen HOST:PORT --advertise URL --redis URL
+//	                 (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure)
+//	cpgw gateway     --region R --listen HOST:PORT --redis URL [--redis-replica URL]
+//	                 (--tls-cert FILE --tls-key FILE --tls-ca FILE --policy FILE [--jwks FILE] | --insecure)
 //	cpgw token --key FILE --sub NAME --roles r1,r2 [--ttl 1h]
 //	cpgw version
+//
+// Without --insecure the servers speak only TLS (mTLS between gateways and
+// coordinators) and the gateway authenticates and authorises every /v1
+// request; "cpgw <command> --help" lists every flag.
 //
 // Every flag can also be set with an environment variable (CPGW_ and the
 // flag's name in upper case, dashes as underscores: CPGW_REDIS_REPLICA) or in

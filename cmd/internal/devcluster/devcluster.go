@@ -135,11 +135,15 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	hc, err := newHTTPClient(o.Security) // before the backend: nothing to stop if it fails
+	if err != nil {
+		return nil, err
+	}
 	be, err := newBackend(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{opts: o, backend: be, client: newHTTPClient(o.Security)}
+	c := &Cluster{opts: o, backend: be, client: hc}
 	for i, name := range o.Regions {
 		r := &Region{Name: name}
 		c.regions = append(c.regions, r)

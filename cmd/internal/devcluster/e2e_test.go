@@ -68,6 +68,12 @@ func (r response) errCode(t *testing.T) string {
 
 func do(t *testing.T, method, url string, body string, hdr ...string) response {
 	t.Helper()
+	return doWith(t, &http.Client{Timeout: 20 * time.Second}, method, url, body, hdr...)
+}
+
+// doWith sends one request with client; hdr holds header name, value pairs.
+func doWith(t *testing.T, client *http.Client, method, url string, body string, hdr ...string) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -82,7 +88,7 @@ func do(t *testing.T, method, url string, body string, hdr ...string) response {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

@@ -88,15 +88,18 @@ func (c *Cluster) HTTPClient() *http.Client { return c.client }
 
 // newHTTPClient returns a client that trusts d's CA (any client when d is
 // nil). Its Timeout covers reading the body too, which callers do.
-func newHTTPClient(d *secure.Dev) *http.Client {
+func newHTTPClient(d *secure.Dev) (*http.Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if d != nil {
 		pem, err := os.ReadFile(d.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("devcluster: the cluster CA: %w", err)
+		}
 		pool := x509.NewCertPool()
-		if err == nil {
-			pool.AppendCertsFromPEM(pem)
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("devcluster: no certificate in %s", d.CAFile)
 		}
 		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: t, Timeout: 5 * time.Second}
+	return &http.Client{Transport: t, Timeout: 5 * time.Second}, nil
 }

@@ -54,27 +54,11 @@ func startSecure(t *testing.T, backend string) *secureCluster {
 // token as bearer ("" for none).
 func (c *secureCluster) send(t *testing.T, method, url, token, body string) response {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	var hdr []string
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = []string{"Authorization", "Bearer " + token}
 	}
-	resp, err := c.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, b}
+	return doWith(t, c.HTTPClient(), method, url, body, hdr...)
 }
 
 // mint signs a token with the deployment's key.
