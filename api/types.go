@@ -38,9 +38,30 @@ type NamespaceSettings struct {
 	// HomeRegion pins the namespace to a region; empty means the region of
 	// the namespace's shard.
 	HomeRegion string `json:"homeRegion,omitempty"`
+	// Durability asks that every write to the namespace be acknowledged by
+	// replicas before it is acknowledged to the client; absent: no wait.
+	Durability *Durability `json:"durability,omitempty"`
 	// Shard is the shard the namespace lives on (set in responses).
 	Shard *int `json:"shard,omitempty"`
 }
+
+// Durability is a namespace's replica quorum: {"replicas": 2, "timeout": "100ms"}.
+//
+// A write is acknowledged only once Replicas replicas have it (Redis WAIT),
+// and it survives the loss of the primary when one of them is promoted. If
+// they do not acknowledge within Timeout the client gets 503
+// quorum_not_reached: the write may have been applied, and repeating it with
+// the same Idempotency-Key is the safe answer (the repeat replays the first
+// outcome and waits for the replicas again).
+type Durability struct {
+	// Replicas is how many replicas must acknowledge; 0 means none (1..16).
+	Replicas int `json:"replicas"`
+	// Timeout is a Go duration bounding the wait; default DefaultReplicaTimeout.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// DefaultReplicaTimeout is the Durability.Timeout of a setting that gives none.
+const DefaultReplicaTimeout = 500 * time.Millisecond
 
 // ShardMap is the response to GET /v1/shards.
 type ShardMap struct {

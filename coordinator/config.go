@@ -33,9 +33,10 @@ type Config struct {
 	Shards int
 
 	// Lease configures the leases: TTL (default 6s), RenewFraction (1/3),
-	// Jitter (0.2), RetryInterval (TTL/10), MaxDrift (0.01) and Margin
-	// (100ms), as in leases.DefaultConfig. Owner, Region, Address, Clock,
-	// Logger and OnLost are ignored: the coordinator sets them. Membership
+	// Jitter (0.2), RetryInterval (TTL/10), MaxDrift (0.01), Margin
+	// (100ms) and Durability (none), as in leases.DefaultConfig. Owner,
+	// Region, Address, Clock, Logger, OnLost and OnRegressed are ignored:
+	// the coordinator sets them. Membership
 	// heartbeats use the same TTL, sent every TTL/3.
 	Lease leases.Config
 
@@ -154,7 +155,7 @@ func setDefault[T comparable](field *T, def T) {
 func (c Config) leaseConfig() leases.Config {
 	l := c.Lease
 	l.Owner, l.Region, l.Address = c.ID, c.Region, c.Advertise
-	l.Clock, l.Logger, l.OnLost = c.Clock, c.Logger, nil
+	l.Clock, l.Logger, l.OnLost, l.OnRegressed = c.Clock, c.Logger, nil, nil
 	return l
 }
 

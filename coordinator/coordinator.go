@@ -15,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cpgw/cpgw/fencing"
 	"github.com/cpgw/cpgw/leases"
 	"github.com/cpgw/cpgw/shards"
 	"github.com/cpgw/cpgw/store"
@@ -60,6 +61,8 @@ type Coordinator struct {
 	ran      atomic.Bool
 	nshards  atomic.Int64 // the cluster's shard count; 0 until Run read it
 	draining atomic.Bool  // set when a graceful stop begins
+	failed   atomic.Bool  // set by fail: the store lost its state
+	fatal    chan error   // capacity 1: fail's error, for Run
 	lastBeat atomic.Int64 // unix nanos of the last successful heartbeat; 0 when not a member
 
 	// workCtx is the context of the writers' store calls. Run sets it
@@ -88,11 +91,19 @@ func New(st Store, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
-	keeper, err := leases.New(st, cfg.leaseConfig())
+	var c *Coordinator // the lease callbacks run only once Run has started
+	lc := cfg.leaseConfig()
+	lc.OnLost = func(_ int, _ fencing.Token, cause error) {
+		if errors.Is(cause, store.ErrEpoch) {
+			c.fail(cause)
+		}
+	}
+	lc.OnRegressed = func(int, fencing.Token, fencing.Token) { met.tokenRegressions.Inc() }
+	keeper, err := leases.New(st, lc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	c := &Coordinator{
+	c = &Coordinator{
 		st:       st,
 		cfg:      cfg,
 		clock:    cfg.Clock,
@@ -103,6 +114,7 @@ func New(st Store, cfg Config) (*Coordinator, error) {
 		met:      met,
 		ns:       newNSCache(st),
 		writers:  make(map[int]*writer),
+		fatal:    make(chan error, 1),
 	}
 	c.workCtx, c.cancelWork = context.WithCancel(context.Background())
 	c.announcer, err = leases.NewAnnouncer(memberTracker{st: st, c: c}, c.self, leases.AnnouncerConfig{
@@ -155,7 +167,10 @@ func (c *Coordinator) Owned() []int {
 // Placer stops, queued writes are applied (for at most
 // Config.ShutdownTimeout), the coordinator leaves membership and releases
 // every lease so others can acquire at once, and Run waits for every
-// goroutine it started. It returns an error only if it could not start.
+// goroutine it started. It returns an error if it could not start, or if
+// the store lost its state (the error matches store.ErrEpoch): its tokens
+// could then be granted again, so it stops serving at once, stops as above
+// and returns. A restarted coordinator joins the store's new cluster.
 func (c *Coordinator) Run(ctx context.Context) error {
 	if !c.ran.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -198,9 +213,17 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	keeperWG.Go(func() { _ = c.keeper.Run(keeperCtx) })
 	memberWG.Go(func() { _ = c.announcer.Run(memberCtx) })
 	nsWG.Go(func() { c.refreshNamespaces(nsCtx) })
-	placerWG.Go(func() { _ = placer.Run(placerCtx) })
+	placerWG.Go(func() {
+		if err := placer.Run(placerCtx); err != nil {
+			c.fail(err)
+		}
+	})
 
-	<-ctx.Done()
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case fatal = <-c.fatal:
+	}
 	start := c.clock.Now()
 	c.log.Info("coordinator stopping")
 	c.draining.Store(true)
@@ -227,7 +250,20 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	nsWG.Wait()
 	c.writersWG.Wait() // every writer ends with its lease
 	c.log.Info("coordinator stopped", "took", c.clock.Since(start))
+	if fatal != nil {
+		return fmt.Errorf("coordinator: %w", fatal)
+	}
 	return nil
+}
+
+// fail stops the coordinator for good because the store lost its state:
+// nothing is served from here on, and Run stops and returns err.
+func (c *Coordinator) fail(err error) {
+	if !c.failed.CompareAndSwap(false, true) {
+		return
+	}
+	c.log.Error("the store lost its state (restarted without persistence, flushed, or replaced); refusing service rather than reuse fencing tokens; restart to join the new cluster", "err", err)
+	c.fatal <- err
 }
 
 // initCluster records the shard count, and loads the namespace settings,
@@ -243,7 +279,7 @@ func (c *Coordinator) initCluster(ctx context.Context) (int, error) {
 		if err == nil {
 			return n, nil
 		}
-		if errors.Is(err, store.ErrInvalid) {
+		if errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrEpoch) {
 			return 0, fmt.Errorf("coordinator: init cluster: %w", err)
 		}
 		wait := b.NextBackOff()

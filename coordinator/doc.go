@@ -38,6 +38,20 @@
 //     same request replays the first response (Idempotent-Replayed: true) on
 //     any coordinator, the same key with another request answers 422, and a
 //     repeat while the first is queued or being applied here answers 409.
+//   - Replica quorums. A namespace whose settings ask for durability
+//     ({"durability": {"replicas": N, "timeout": "100ms"}}) has each write
+//     acknowledged only once N replicas confirmed it (one Redis WAIT per
+//     batch, for the most any write of the batch asks); X-Replicas-Acked
+//     says how many did. Fewer within the timeout answer 503
+//     quorum_not_reached: the write was applied on the primary and may be
+//     lost with it; a repeat under the same Idempotency-Key replays it and
+//     waits again. With Config.Lease.Durability, lease grants and renewals
+//     count only once replicas have them, so a promoted replica never grants
+//     a token again or shortens a lease a holder still relies on.
+//   - A lost store stops the coordinator. When the store no longer holds
+//     the cluster it was bound to (store.ErrEpoch: restarted without
+//     persistence, flushed), the coordinator stops serving at once and Run
+//     returns the error: its tokens could otherwise be granted again.
 //   - Graceful stop. When Run's context ends, new writes answer 503 no_owner,
 //     queued writes are applied, the coordinator leaves membership and
 //     releases its leases so another coordinator can acquire at once, and
@@ -48,8 +62,9 @@
 //   - A write answered 503 unavailable (a store error or timeout) may or
 //     may not have been applied. Retrying it is safe only with an
 //     idempotency key.
-//   - Replica quorums are not waited for yet: X-Replicas-Acked is 0, and an
-//     acknowledged write survives only as long as the primary keeps it.
+//   - A write to a namespace without durability settings waits for no
+//     replica (X-Replicas-Acked: 0) and survives only as long as the primary
+//     keeps it, or a replica that received it before a failover.
 //   - The 409 for an in-flight idempotency key is local to this coordinator;
 //     a repeat sent to another coordinator at the same moment is serialised
 //     by the store instead (replayed or 422).

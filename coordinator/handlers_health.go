@@ -22,6 +22,9 @@ func (c *Coordinator) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	case c.shardCount() == 0:
 		sendError(w, r, unavailable("coordinator %s is starting", c.cfg.ID))
 		return
+	case c.failed.Load():
+		sendError(w, r, unavailable("coordinator %s stopped: the store lost its state", c.cfg.ID))
+		return
 	case c.draining.Load():
 		sendError(w, r, unavailable("coordinator %s is stopping", c.cfg.ID))
 		return

@@ -8,15 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/shards"
 	"github.com/cpgw/cpgw/store"
 )
 
-// handleNamespace serves PUT on api.RouteInternalNamespace: it pins a
-// namespace to a home region (or unpins it with ""), which may move it to
-// another shard. The path names the namespace's current shard, which this
+// handleNamespace serves PUT on api.RouteInternalNamespace: it replaces a
+// namespace's settings. It pins the namespace to a home region (or unpins it
+// with ""), which may move it to another shard, and sets its durability
+// (absent: none). The path names the namespace's current shard, which this
 // coordinator must own. The change runs on that shard's writer, between
 // batches, so no write to the namespace can slip in between the emptiness
 // check and the new settings.
@@ -45,6 +47,11 @@ func (c *Coordinator) handleNamespace(w http.ResponseWriter, r *http.Request) {
 		sendError(w, r, badRequest(api.CodeInvalidBody, "body names namespace %q, the path %q", req.Namespace, ref.namespace))
 		return
 	}
+	dur, e := parseDurability(req.Durability)
+	if e != nil {
+		sendError(w, r, e)
+		return
+	}
 	layout, e := c.layout(ctx, req.HomeRegion)
 	if e != nil {
 		sendError(w, r, e)
@@ -60,7 +67,7 @@ func (c *Coordinator) handleNamespace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o := newOp(logger(ctx))
-	o.task = c.namespaceTask(o.log, ref.namespace, req.HomeRegion, layout)
+	o.task = c.namespaceTask(o.log, ref.namespace, req.HomeRegion, dur, layout)
 	if err := wtr.enqueue(o); err != nil {
 		sendError(w, r, c.refusal(ctx, ref.shard, err))
 		return
@@ -119,7 +126,7 @@ func (c *Coordinator) layout(ctx context.Context, homeRegion string) (shards.Lay
 
 // namespaceTask is the namespace change as the shard's writer runs it; it
 // logs with the request's logger.
-func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string, layout shards.Layout) func(context.Context, *writer) reply {
+func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string, dur store.Durability, layout shards.Layout) func(context.Context, *writer) reply {
 	return func(ctx context.Context, w *writer) reply {
 		log := reqLog.With("shard", w.shard, "namespace", namespace)
 		if !w.lease.Valid() {
@@ -138,7 +145,7 @@ func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string,
 		if cur.Shard != w.shard {
 			return c.misdirected(ctx, cur.Shard, "namespace %q lives on shard %d, not %d", namespace, cur.Shard, w.shard).reply()
 		}
-		if cur.HomeRegion == home {
+		if cur.HomeRegion == home && cur.Durability == dur {
 			return settingsReply(cur)
 		}
 		target := layout.ShardFor(namespace, home)
@@ -157,7 +164,7 @@ func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string,
 		if !w.lease.Valid() {
 			return c.misdirected(ctx, w.shard, "lease on shard %d ended; nothing was changed", w.shard).reply()
 		}
-		next := store.Namespace{Name: namespace, HomeRegion: home, Shard: target}
+		next := store.Namespace{Name: namespace, HomeRegion: home, Shard: target, Durability: dur}
 		stored, err := c.st.PutNamespace(ctx, next, cur.Version)
 		switch {
 		case errors.Is(err, store.ErrPrecondition):
@@ -174,12 +181,40 @@ func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string,
 		if err := c.ns.sync(ctx); err != nil {
 			log.Warn("namespace settings reload after a change failed", "err", err)
 		}
-		log.Info("namespace settings changed", "home_region", home, "from_shard", cur.Shard, "to_shard", stored.Shard)
+		log.Info("namespace settings changed", "home_region", home, "from_shard", cur.Shard, "to_shard", stored.Shard,
+			"replicas", dur.Replicas, "replica_timeout", dur.Timeout)
 		return settingsReply(stored)
 	}
 }
 
 func settingsReply(ns store.Namespace) reply {
 	shard := ns.Shard
-	return reply{status: http.StatusOK, body: api.NamespaceSettings{Namespace: ns.Name, HomeRegion: ns.HomeRegion, Shard: &shard}}
+	body := api.NamespaceSettings{Namespace: ns.Name, HomeRegion: ns.HomeRegion, Shard: &shard}
+	if d := ns.Durability; d.Replicas > 0 {
+		body.Durability = &api.Durability{Replicas: d.Replicas, Timeout: d.Timeout.String()}
+	}
+	return reply{status: http.StatusOK, body: body}
+}
+
+// parseDurability checks a namespace's durability setting; nil or zero
+// replicas is none.
+func parseDurability(d *api.Durability) (store.Durability, *apiError) {
+	if d == nil || (d.Replicas == 0 && d.Timeout == "") {
+		return store.Durability{}, nil
+	}
+	if d.Replicas < 0 || d.Replicas > store.MaxReplicas {
+		return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.replicas %d outside 0..%d", d.Replicas, store.MaxReplicas)
+	}
+	out := store.Durability{Replicas: d.Replicas, Timeout: api.DefaultReplicaTimeout}
+	if d.Timeout != "" {
+		t, err := time.ParseDuration(d.Timeout)
+		if err != nil || t < time.Millisecond || t > store.MaxReplicaTimeout {
+			return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.timeout %q is not a duration between 1ms and %s", d.Timeout, store.MaxReplicaTimeout)
+		}
+		out.Timeout = t
+	}
+	if out.Replicas == 0 {
+		return store.Durability{}, nil // a timeout with nothing to wait for
+	}
+	return out, nil
 }

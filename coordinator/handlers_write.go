@@ -3,6 +3,7 @@ package coordinator
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/cpgw/cpgw/api"
@@ -132,9 +133,8 @@ func resultReply(res store.Result, shard int) reply {
 		rep = reply{status: status, body: obj, header: http.Header{}}
 		rep.header.Set("ETag", etag(res.Object.Version))
 		rep.header.Set(api.HeaderFencingToken, res.Object.Token.String())
-		// Replica quorums (WAIT) arrive later; the header is part of the
-		// contract already.
-		rep.header.Set(api.HeaderReplicasAcked, "0")
+		// 0 when the namespace asks for no replicas: nothing was waited for.
+		rep.header.Set(api.HeaderReplicasAcked, strconv.Itoa(res.ReplicasAcked))
 	case errors.Is(res.Err, store.ErrPrecondition):
 		rep = newError(http.StatusPreconditionFailed, api.CodePreconditionFailed, "the object does not match the request's condition").reply()
 	case errors.Is(res.Err, store.ErrNotFound):

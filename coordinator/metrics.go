@@ -17,6 +17,8 @@ type metrics struct {
 	leaseAcquisitions prometheus.Counter
 	leaseLosses       *prometheus.CounterVec // cause
 	fencingRefusals   prometheus.Counter
+	quorumMisses      prometheus.Counter
+	tokenRegressions  prometheus.Counter
 	batchSize         prometheus.Histogram
 	queueDepth        *prometheus.GaugeVec // shard
 	ownedShards       prometheus.Gauge
@@ -52,6 +54,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: ns, Subsystem: sub, Name: "fencing_refusals_total",
 		Help: "Batches the store refused because their fencing token was stale.",
 	})
+	m.quorumMisses = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "quorum_not_reached_total",
+		Help: "Applied writes answered 503 quorum_not_reached: fewer replicas acknowledged than their namespace asks for.",
+	})
+	m.tokenRegressions = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "fencing_counter_regressions_total",
+		Help: "Lease grants that found a shard's fencing counter below a token known to have been granted (the store lost acknowledged state).",
+	})
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: ns, Subsystem: sub, Name: "batch_size",
 		Help:    "Writes per store batch.",
@@ -67,6 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	})
 	for _, col := range []prometheus.Collector{
 		m.requestDuration, m.leaseAcquisitions, m.leaseLosses, m.fencingRefusals,
+		m.quorumMisses, m.tokenRegressions,
 		m.batchSize, m.queueDepth, m.ownedShards,
 	} {
 		if err := reg.Register(col); err != nil {

@@ -51,6 +51,13 @@ func (c *nsCache) shardOf(namespace string, n int) int {
 	return shards.Of(namespace, n)
 }
 
+// durabilityOf returns the replica quorum a namespace's writes wait for.
+func (c *nsCache) durabilityOf(namespace string) store.Durability {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byName[namespace].Durability
+}
+
 // put records settings read or written by this coordinator.
 func (c *nsCache) put(ns store.Namespace) {
 	c.mu.Lock()

@@ -66,6 +66,9 @@ func pathName(r *http.Request, param, what string) (string, *apiError) {
 // naming the owner the store knows of (or 503 while a just-acquired shard
 // reloads the namespace settings).
 func (c *Coordinator) ownerFor(ctx context.Context, shard int, namespace string) (*writer, *apiError) {
+	if c.failed.Load() {
+		return nil, unavailable("coordinator %s stopped: the store lost its state", c.cfg.ID)
+	}
 	w := c.writerOf(shard)
 	if w == nil || !w.lease.Valid() {
 		return nil, c.misdirected(ctx, shard, "coordinator %s does not own shard %d", c.cfg.ID, shard)

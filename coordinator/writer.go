@@ -238,6 +238,8 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 	n := c.shardCount()
 	batch := make([]*op, 0, len(ops))
 	writes := make([]store.Write, 0, len(ops))
+	wants := make([]int, 0, len(ops)) // replicas each write's namespace asks for
+	var dur store.Durability          // the batch waits for the most any write asks
 	var moved map[int]*api.Owner // owner lookups, one per shard
 	for _, o := range ops {
 		// A namespace change ahead of this write in the queue may have
@@ -256,8 +258,11 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 			w.finish(o, e.reply())
 			continue
 		}
+		d := c.ns.durabilityOf(o.write.Namespace)
+		dur.Replicas, dur.Timeout = max(dur.Replicas, d.Replicas), max(dur.Timeout, d.Timeout)
 		batch = append(batch, o)
 		writes = append(writes, *o.write)
+		wants = append(wants, d.Replicas)
 	}
 	if len(batch) == 0 {
 		return
@@ -274,13 +279,20 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 		Token:  w.lease.Token(),
 		Now:    c.clock.Now(),
 		Writes: writes,
+
+		Durability: dur,
 	})
 	cancel()
 	switch {
 	case err == nil && len(results) == len(batch):
 		for i, o := range batch {
-			w.finish(o, resultReply(results[i], w.shard))
+			w.finish(o, c.writeReply(results[i], w.shard, wants[i]))
 		}
+	case errors.Is(err, store.ErrEpoch):
+		w.log.Error("store lost its state; nothing was applied", "writes", len(batch), "err", err)
+		c.fail(err)
+		w.giveUp(ctx)
+		w.failAll(batch, unavailable("the store lost its state; coordinator %s stopped serving; nothing was applied", c.cfg.ID))
 	case errors.Is(err, fencing.ErrStale):
 		c.met.fencingRefusals.Inc()
 		w.log.Warn("store refused the batch: lease lost", "writes", len(batch), "err", err)
@@ -299,6 +311,23 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 		// no_owner, so that only writes with an idempotency key are retried.
 		w.failAll(batch, unavailable("store error on shard %d; the writes may or may not have been applied", w.shard), "err", err)
 	}
+}
+
+// writeReply is the response to one applied write: resultReply, or 503
+// quorum_not_reached when the write's namespace asked for more replicas
+// than acknowledged the batch.
+func (c *Coordinator) writeReply(res store.Result, shard, want int) reply {
+	rep := resultReply(res, shard)
+	if res.Err != nil || res.ReplicasAcked >= want {
+		return rep
+	}
+	c.met.quorumMisses.Inc()
+	q := newError(http.StatusServiceUnavailable, api.CodeQuorumNotReached,
+		"the write was applied on the primary but only %d of %d replicas acknowledged it in time; it may be lost if the primary fails: repeat it with the same Idempotency-Key",
+		res.ReplicasAcked, want).reply()
+	q.header.Set(api.HeaderReplicasAcked, strconv.Itoa(res.ReplicasAcked))
+	q.header.Set(api.HeaderFencingToken, res.Object.Token.String())
+	return q
 }
 
 // failAll answers every op with e, logging each under its request's id.

@@ -342,6 +342,14 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, f forward, a att
 	if resp.StatusCode == http.StatusServiceUnavailable && h.Get(api.HeaderRetryAfter) == "" {
 		h.Set(api.HeaderRetryAfter, fmt.Sprint(retryAfterSeconds))
 	}
+	if resp.StatusCode == http.StatusServiceUnavailable && f.kind == "write" {
+		// quorum_not_reached (or unavailable) from the owner: the write may
+		// have been applied, and a client that sent no key needs the one the
+		// gateway made to repeat it safely.
+		if key := f.header.Get(api.HeaderIdempotencyKey); key != "" {
+			h.Set(api.HeaderIdempotencyKey, key)
+		}
+	}
 	w.WriteHeader(resp.StatusCode)
 	var err error
 	if a.body != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cpgw/cpgw/fencing"
+	"github.com/cpgw/cpgw/store"
 )
 
 // Config configures a Keeper. Start from DefaultConfig and set Owner and Region.
@@ -42,6 +43,15 @@ type Config struct {
 	// MaxDrift, zero means the default.
 	Margin time.Duration
 
+	// Durability is how many store replicas must acknowledge a grant or a
+	// renewal before it counts (Redis WAIT). Default none, right for a store
+	// without replicas. Set it when a replica may be promoted on the loss of
+	// the primary: otherwise the promoted replica may lack the latest grant
+	// (and grant its token again) or the latest renewal (and let another
+	// coordinator acquire while this one still holds the lease). An
+	// unacknowledged grant is released; an unacknowledged renewal is retried.
+	Durability store.Durability
+
 	// Clock is the time source. Default clockwork.NewRealClock().
 	Clock clockwork.Clock
 	// Logger receives lease events. Default slog.Default().
@@ -51,6 +61,10 @@ type Config struct {
 	// (ErrLost), or the Keeper stopped (ErrStopped). It runs on the Keeper's
 	// goroutines and must not block.
 	OnLost func(shard int, token fencing.Token, cause error)
+	// OnRegressed, if set, is called when a grant found the store's fencing
+	// counter below the highest token this Keeper knew of (the store lost
+	// acknowledged state) and was granted above it. It must not block.
+	OnRegressed func(shard int, highestKnown, granted fencing.Token)
 }
 
 // DefaultConfig returns a Config with every default filled in except Owner
@@ -124,6 +138,12 @@ func (c Config) Validate() error {
 		return bad("RenewFraction %v outside (0, 1)", c.RenewFraction)
 	case c.RetryInterval <= 0:
 		return bad("RetryInterval must be positive")
+	}
+	if err := c.Durability.Validate(); err != nil {
+		return bad("Durability: %v", err)
+	}
+	if c.Durability.Timeout >= c.safeWindow() {
+		return bad("Durability.Timeout %s does not fit the safe window %s", c.Durability.Timeout, c.safeWindow())
 	}
 	window := c.safeWindow()
 	if window <= 0 {

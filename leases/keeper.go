@@ -46,6 +46,7 @@ type Keeper struct {
 
 	mu      sync.Mutex
 	held    map[int]*Lease
+	seen    map[int]fencing.Token // highest token known granted, per shard
 	stopped bool
 }
 
@@ -64,6 +65,7 @@ func New(st Store, cfg Config) (*Keeper, error) {
 		clock: cfg.Clock,
 		log:   cfg.Logger.With("owner", cfg.Owner),
 		held:  make(map[int]*Lease),
+		seen:  make(map[int]fencing.Token),
 	}, nil
 }
 
@@ -73,6 +75,13 @@ func (k *Keeper) Config() Config { return k.cfg }
 // Acquire asks the store for the shard's lease. If the shard is held by
 // another owner the error matches store.ErrLeaseHeld (a *store.HeldError says
 // by whom). If this Keeper already holds it, Acquire returns that Lease.
+//
+// The request carries the highest token this Keeper knows was granted for
+// the shard (from its own grants and from Observe), so a store whose counter
+// went back grants above it instead of handing a token out twice. With
+// Config.Durability the grant counts only once replicas acknowledged it; if
+// they do not, the lease is released again and the error matches
+// store.ErrNotReplicated.
 func (k *Keeper) Acquire(ctx context.Context, shard int) (*Lease, error) {
 	k.mu.Lock()
 	if k.stopped {
@@ -83,14 +92,36 @@ func (k *Keeper) Acquire(ctx context.Context, shard int) (*Lease, error) {
 		k.mu.Unlock()
 		return l, nil
 	}
+	after := k.seen[shard]
 	k.mu.Unlock()
 
 	start := k.clock.Now() // before the request: the store's TTL starts later
 	g, err := k.st.AcquireLease(ctx, store.LeaseRequest{
 		Shard: shard, Owner: k.cfg.Owner, Region: k.cfg.Region, Address: k.cfg.Address, TTL: k.cfg.TTL,
+		After: after, Durability: k.cfg.Durability,
 	})
-	if err != nil {
+	if g.Token != 0 {
+		k.observe(shard, g.Token)
+	}
+	var held *store.HeldError
+	switch {
+	case errors.As(err, &held):
+		k.observe(shard, held.Holder.Token)
 		return nil, err
+	case errors.Is(err, store.ErrNotReplicated) && g.Token != 0:
+		// Granted on the primary only: a promoted replica might grant the
+		// same token again, so this grant must not be acted on.
+		_ = k.st.ReleaseLease(ctx, shard, k.cfg.Owner, g.Token)
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+	if g.Regressed {
+		k.log.Error("fencing counter went back: the store lost acknowledged grants (a failover to a lagging replica?); granted above the highest known token",
+			"shard", shard, "highest_known", after, "granted", g.Token)
+		if k.cfg.OnRegressed != nil {
+			k.cfg.OnRegressed(shard, after, g.Token)
+		}
 	}
 	safeUntil := start.Add(k.cfg.safeWindow())
 	if !k.clock.Now().Before(safeUntil) {
@@ -117,6 +148,29 @@ func (k *Keeper) Acquire(ctx context.Context, shard int) (*Lease, error) {
 	}
 	k.log.Info("lease acquired", "shard", shard, "token", g.Token, "safe_for", k.cfg.safeWindow())
 	return l, nil
+}
+
+// Observe records the shards' current tokens as seen by an observer (a
+// placement round reading the lease states), so that a later Acquire asks
+// the store for a token above every one of them.
+func (k *Keeper) Observe(states []store.LeaseState) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, st := range states {
+		k.observeLocked(st.Shard, max(st.Token, st.Lease.Token))
+	}
+}
+
+func (k *Keeper) observe(shard int, t fencing.Token) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.observeLocked(shard, t)
+}
+
+func (k *Keeper) observeLocked(shard int, t fencing.Token) {
+	if t > k.seen[shard] {
+		k.seen[shard] = t
+	}
 }
 
 // Held returns the leases this Keeper holds, ordered by shard. Some may have
@@ -150,14 +204,24 @@ func (k *Keeper) Renew(ctx context.Context) error {
 	}
 	rs := make([]store.LeaseRenewal, len(held))
 	for i, l := range held {
-		rs[i] = store.LeaseRenewal{Shard: l.shard, Owner: k.cfg.Owner, Token: l.token, TTL: k.cfg.TTL}
+		rs[i] = store.LeaseRenewal{Shard: l.shard, Owner: k.cfg.Owner, Token: l.token, TTL: k.cfg.TTL, Durability: k.cfg.Durability}
 	}
 	start := k.clock.Now()
 	// No point waiting past the point where the renewal could still help.
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.safeWindow())
 	defer cancel()
 	errs, err := k.st.RenewLeases(ctx, rs)
+	if errors.Is(err, store.ErrEpoch) {
+		// The store lost its state: our tokens may be granted again by the
+		// new one, so stop at once instead of at the safe expiry.
+		for _, l := range held {
+			l.lose(store.ErrEpoch)
+		}
+		return fmt.Errorf("leases: renew %d leases: %w", len(rs), err)
+	}
 	if err != nil {
+		// Including store.ErrNotReplicated: a renewal only the primary saw
+		// does not move the safe expiry.
 		return fmt.Errorf("leases: renew %d leases: %w", len(rs), err)
 	}
 	if len(errs) != len(held) {

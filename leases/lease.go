@@ -42,7 +42,8 @@ func (l *Lease) Shard() int { return l.shard }
 func (l *Lease) Token() fencing.Token { return l.token }
 
 // Ctx returns a context cancelled when the lease ends; context.Cause tells why
-// (ErrExpired, ErrLost, ErrReleased or ErrStopped).
+// (ErrExpired, ErrLost, ErrReleased, ErrStopped, or store.ErrEpoch when the
+// store lost its state).
 func (l *Lease) Ctx() context.Context { return l.ctx }
 
 // Done is closed when the lease ends.

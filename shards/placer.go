@@ -118,13 +118,19 @@ func NewPlacer(st PlacerStore, k *leases.Keeper, cfg PlacerConfig) (*Placer, err
 	}, nil
 }
 
-// Run calls Step every Interval until ctx is done. Errors are logged; the next
-// round tries again.
+// Run calls Step every Interval until ctx is done, and returns nil then.
+// Errors are logged and the next round tries again, except one matching
+// store.ErrEpoch: the store lost its state, acquiring from it could reuse
+// tokens, and Run returns that error at once.
 func (p *Placer) Run(ctx context.Context) error {
 	t := p.cfg.Clock.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
-		if err := p.Step(ctx); err != nil && ctx.Err() == nil {
+		err := p.Step(ctx)
+		if errors.Is(err, store.ErrEpoch) {
+			return err
+		}
+		if err != nil && ctx.Err() == nil {
 			p.log.Warn("placement round failed", "err", err)
 		}
 		select {
@@ -158,6 +164,7 @@ func (p *Placer) Step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.k.Observe(states)
 	plan := Plan(layout, members)
 	now := p.cfg.Clock.Now()
 	self := p.cfg.Self.ID
@@ -190,7 +197,9 @@ func (p *Placer) Step(ctx context.Context) error {
 			unowned := now.Sub(p.unownedSince[shard])
 			mine := planned && owner.ID == self
 			if (mine && (plan.InHome(shard) || unowned >= p.cfg.Grace)) || unowned >= p.cfg.Fallback {
-				p.acquire(ctx, shard)
+				if err := p.acquire(ctx, shard); err != nil {
+					return err
+				}
 			}
 		default:
 			delete(p.otherSince, shard)
@@ -210,7 +219,9 @@ func (p *Placer) shouldHandOff(shard int, owner string, now time.Time) bool {
 	return now.Sub(prev.since) >= p.cfg.Settle
 }
 
-func (p *Placer) acquire(ctx context.Context, shard int) {
+// acquire tries to take shard. It returns only the errors that end the
+// Placer (store.ErrEpoch); the others are logged and the next round retries.
+func (p *Placer) acquire(ctx context.Context, shard int) error {
 	l, err := p.k.Acquire(ctx, shard)
 	switch {
 	case err == nil:
@@ -220,7 +231,10 @@ func (p *Placer) acquire(ctx context.Context, shard int) {
 		}
 	case errors.Is(err, store.ErrLeaseHeld):
 		// Somebody else was quicker; the store decided.
+	case errors.Is(err, store.ErrEpoch):
+		return err
 	default:
 		p.log.Warn("acquire failed", "shard", shard, "err", err)
 	}
+	return nil
 }

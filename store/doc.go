@@ -32,6 +32,24 @@
 //   - Acquiring a lease increments the shard's fencing token. A lease has a
 //     server-side TTL; once it runs out the shard can be acquired again.
 //
+//   - A grant's token is above LeaseRequest.After: a counter found below it
+//     is moved to After + 1 (Lease.Regressed), so tokens the caller saw
+//     granted are never granted again, even by a store that lost them.
+//     Tokens stop at math.MaxInt64 (Redis counters are signed); an After at
+//     or above it is ErrInvalid.
+//
+//   - A change with a Durability that asks for replicas waits once for them
+//     and reports how many acknowledged: Apply in every Result.ReplicasAcked
+//     (it does not fail for too few), AcquireLease and RenewLeases with a
+//     *ReplicationError when too few did (the grant is still returned; the
+//     renewals were still made).
+//
+//   - A Store bound to its cluster by InitCluster refuses to grant, renew,
+//     release or write under a lease (ErrEpoch, nothing changed) once the
+//     store no longer holds that cluster, so tokens of lost state are not
+//     handed out under the holders of the old ones. redisstore detects it
+//     with a per-cluster epoch; the embedded store cannot lose its state.
+//
 //   - Namespace settings change only by compare-and-set on their Version.
 //
 //   - A freshness beacon (SetBeacon) replicates in order with the writes
@@ -44,6 +62,10 @@
 //
 // Lease TTLs and membership expiry run on the store's clock; holders must not
 // trust their own clock to agree with it (package leases computes a safe expiry
-// that allows for drift). Durability across the loss of a Redis primary is a
-// matter of replication and WAIT, which later layers configure.
+// that allows for drift). A replica's acknowledgement means it received the
+// change, not that it is on disk; which changes wait, and for how many
+// replicas, is for the layers above to choose (Durability), and what a
+// replica acknowledged survives the primary only if that replica is promoted.
+// The embedded store's replicas share its process: its Durability is a model
+// for tests and cpgw dev, not durability.
 package store

@@ -30,7 +30,50 @@ var (
 	// ErrInvalid: the request itself is malformed (bad shard number, empty
 	// name, zero TTL...). Nothing was sent to or changed in the store.
 	ErrInvalid = errors.New("store: invalid request")
+	// ErrNotReplicated: the change was made on the primary, but fewer
+	// replicas than Durability.Replicas acknowledged it within
+	// Durability.Timeout (see *ReplicationError). It may be lost if the
+	// primary is lost; it may also be on a replica already.
+	ErrNotReplicated = errors.New("store: not acknowledged by enough replicas")
+	// ErrEpoch: the store no longer holds the cluster this Store was bound to
+	// by InitCluster. Its state was lost (a restart without persistence, a
+	// flush) or replaced by another cluster's. Nothing was changed. Fencing
+	// tokens of the lost state could be granted again by the new one, so a
+	// holder of leases from before must stop serving, not carry on.
+	ErrEpoch = errors.New("store: cluster state lost or replaced (epoch mismatch)")
 )
+
+// ReplicationError reports a change that fewer replicas acknowledged than
+// were asked for. It matches ErrNotReplicated.
+type ReplicationError struct {
+	Wanted, Acked int
+}
+
+func (e *ReplicationError) Error() string {
+	return fmt.Sprintf("store: %d of %d replicas acknowledged in time", e.Acked, e.Wanted)
+}
+
+// Is makes errors.Is(err, ErrNotReplicated) true.
+func (e *ReplicationError) Is(target error) bool { return target == ErrNotReplicated }
+
+// Durability asks that a change be acknowledged by replicas before the
+// caller counts it (Redis WAIT). The zero Durability does not wait.
+//
+// An acknowledgement means the replica received the change, not that it is
+// on disk; a change acknowledged by N replicas survives the loss of the
+// primary as long as one of them is promoted.
+type Durability struct {
+	// Replicas is how many replicas must acknowledge; 0 means do not wait.
+	Replicas int
+	// Timeout bounds the wait; it must be positive when Replicas > 0.
+	Timeout time.Duration
+}
+
+// MaxReplicas bounds Durability.Replicas.
+const MaxReplicas = 16
+
+// MaxReplicaTimeout bounds Durability.Timeout.
+const MaxReplicaTimeout = 10 * time.Second
 
 // Store is the contract both implementations satisfy. Every method is safe for
 // concurrent use. Shard numbers run from 0 to the cluster's shard count − 1;
@@ -106,6 +149,11 @@ type Store interface {
 	// InitCluster records the cluster's shard count if none is recorded yet and
 	// returns the recorded count (which may differ from shards: the first
 	// cluster creation wins and the count never changes).
+	//
+	// It also binds the Store to the cluster it found or created: from then
+	// on AcquireLease, RenewLeases, ReleaseLease and Apply fail with ErrEpoch
+	// once the store no longer holds that cluster (its state was lost). A
+	// Store that was never bound does not check.
 	InitCluster(ctx context.Context, shards int) (int, error)
 
 	// Close releases the store's resources.
@@ -136,6 +184,12 @@ type Batch struct {
 	Token  fencing.Token
 	Now    time.Time // stamped as UpdatedAt on every object the batch changes
 	Writes []Write
+	// Durability, when it asks for replicas, makes Apply wait (once, after
+	// the whole batch) for them and report the count in each
+	// Result.ReplicasAcked. Apply does not fail when fewer acknowledge:
+	// the writes are applied, and the caller decides per write whether the
+	// count is enough.
+	Durability Durability
 }
 
 // Write is one put or delete.
@@ -204,6 +258,9 @@ type Result struct {
 	// Replayed is true when the result comes from an idempotency record, not
 	// from applying the write now.
 	Replayed bool
+	// ReplicasAcked is how many replicas acknowledged the batch when
+	// Batch.Durability asked for any; 0 otherwise.
+	ReplicasAcked int
 }
 
 // Object is a stored object with its metadata.
@@ -233,6 +290,17 @@ type LeaseRequest struct {
 	Region  string
 	Address string // where the owner serves the shard
 	TTL     time.Duration
+	// After is the highest token the caller knows was ever granted for the
+	// shard (0 if none). The grant is always above it: if the store's counter
+	// is below After, the counter went back (a failover to a replica that had
+	// not seen the latest grants), and the store skips ahead to After + 1
+	// and sets Lease.Regressed rather than hand out a token again.
+	After fencing.Token
+	// Durability, when it asks for replicas, makes the grant count only once
+	// they acknowledged it. If fewer do, AcquireLease returns the granted
+	// Lease together with a *ReplicationError: the caller must not act on it
+	// (and should release it).
+	Durability Durability
 }
 
 // Lease is a granted lease.
@@ -243,6 +311,10 @@ type Lease struct {
 	Address string
 	Token   fencing.Token
 	TTL     time.Duration
+	// Regressed is set on a grant that found the shard's counter below
+	// LeaseRequest.After and skipped ahead: evidence that the store lost
+	// acknowledged state, worth an alarm.
+	Regressed bool
 }
 
 // LeaseRenewal names a held lease to extend.
@@ -251,6 +323,13 @@ type LeaseRenewal struct {
 	Owner string
 	Token fencing.Token
 	TTL   time.Duration
+	// Durability, when it asks for replicas, makes the renewals count only
+	// once replicas acknowledged them: RenewLeases waits once, after all of
+	// them, for the largest Replicas asked (and longest Timeout), and fails as
+	// a whole with a *ReplicationError if fewer acknowledge. A holder must
+	// not extend its local expiry on such a renewal: a promoted replica may
+	// still have the older expiry.
+	Durability Durability
 }
 
 // LeaseState is what an observer sees of a shard's lease.
@@ -293,6 +372,9 @@ type Namespace struct {
 	// resolved once when they were stored so that a later change of the
 	// region list cannot move its data.
 	Shard int
+	// Durability is how many replicas must acknowledge each write to the
+	// namespace before it is acknowledged to the client; zero: none.
+	Durability Durability
 	// Version counts changes, for compare-and-set; 0 in a Namespace that was
 	// never stored.
 	Version uint64

@@ -42,6 +42,9 @@ func (b Batch) Validate() error {
 	if len(b.Writes) > MaxBatch {
 		return invalid("batch of %d writes exceeds %d", len(b.Writes), MaxBatch)
 	}
+	if err := b.Durability.Validate(); err != nil {
+		return err
+	}
 	for i, w := range b.Writes {
 		if err := w.validate(); err != nil {
 			return fmt.Errorf("write %d: %w", i, err)
@@ -96,6 +99,9 @@ func (r LeaseRequest) Validate() error {
 	if r.Owner == "" {
 		return invalid("lease without owner")
 	}
+	if err := r.Durability.Validate(); err != nil {
+		return err
+	}
 	return validTTL(r.TTL)
 }
 
@@ -107,7 +113,23 @@ func (r LeaseRenewal) Validate() error {
 	if r.Owner == "" || r.Token == 0 {
 		return invalid("renewal without owner or token")
 	}
+	if err := r.Durability.Validate(); err != nil {
+		return err
+	}
 	return validTTL(r.TTL)
+}
+
+// Validate reports a Durability outside its bounds.
+func (d Durability) Validate() error {
+	switch {
+	case d.Replicas < 0 || d.Replicas > MaxReplicas:
+		return invalid("durability of %d replicas outside [0, %d]", d.Replicas, MaxReplicas)
+	case d.Timeout < 0 || d.Timeout > MaxReplicaTimeout:
+		return invalid("replica timeout %s outside [0, %s]", d.Timeout, MaxReplicaTimeout)
+	case d.Replicas > 0 && d.Timeout < time.Millisecond:
+		return invalid("durability of %d replicas without a timeout of at least 1ms", d.Replicas)
+	}
+	return nil
 }
 
 // Validate reports a malformed member record.
@@ -133,5 +155,5 @@ func (n Namespace) Validate() error {
 	if n.Shard < 0 {
 		return invalid("shard %d", n.Shard)
 	}
-	return nil
+	return n.Durability.Validate()
 }

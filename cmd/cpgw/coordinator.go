@@ -3,13 +3,21 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
+	"slices"
+	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/coordinator"
+	"github.com/cpgw/cpgw/internal/skew"
+	"github.com/cpgw/cpgw/store"
 	"github.com/cpgw/cpgw/store/redisstore"
 )
 
@@ -24,10 +32,17 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	insecure := fs.Bool("insecure", false, "plain HTTP and no client certificates (local experiments only)")
 	shardCount := fs.Int("shards", coordinator.DefaultShards, "shard count proposed when the cluster is created (the recorded count wins)")
 	leaseTTL := fs.Duration("lease-ttl", 0, "lease TTL (default 6s)")
+	leaseReplicas := fs.Int("lease-replicas", 0, "Redis replicas that must acknowledge (WAIT) a lease grant or renewal before it counts; set it to 1 or more when a replica may be promoted")
+	leaseReplicaTimeout := fs.Duration("lease-replica-timeout", 200*time.Millisecond, "how long a grant or renewal waits for --lease-replicas")
 	var files secure.CoordinatorFiles
 	fs.StringVar(&files.CertFile, "tls-cert", "", "the coordinator's certificate (PEM, with chain, carrying its coordinator identity); reloaded when it changes")
 	fs.StringVar(&files.KeyFile, "tls-key", "", "the key of --tls-cert")
 	fs.StringVar(&files.CAFile, "tls-ca", "", "the cluster CA bundle gateways' client certificates must chain to")
+	// Testing only, and left out of --help: chaos tests skew one
+	// coordinator's clock to check that leases tolerate drift and offset.
+	clockOffset := fs.Duration("clock-offset", 0, "TESTING ONLY: shift this coordinator's clock by DURATION")
+	clockRate := fs.Float64("clock-rate", 1, "TESTING ONLY: run this coordinator's clock at RATE times real time (0.5 to 2)")
+	hideFlags(fs, "clock-offset", "clock-rate")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -35,6 +50,10 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		return err
 	}
 	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	clock, err := skewedClock(*clockOffset, *clockRate, log)
 	if err != nil {
 		return err
 	}
@@ -71,7 +90,15 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	if *leaseTTL != 0 {
 		cfg.Lease.TTL = *leaseTTL
 	}
+	if *leaseReplicas != 0 {
+		cfg.Lease.Durability = store.Durability{Replicas: *leaseReplicas, Timeout: *leaseReplicaTimeout}
+	}
 	cfg.Logger = log
+	if clock != nil {
+		// The coordinator hands its Clock to the leases too (it overrides
+		// Lease.Clock); set both so neither is left on the real clock.
+		cfg.Clock, cfg.Lease.Clock = clock, clock
+	}
 	co, err := coordinator.New(st, cfg)
 	if err != nil {
 		return err
@@ -86,4 +113,37 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		loop = alongside(co.Run, sec.Run)
 	}
 	return runServer(ctx, l, tlsConfig, co.Handler(), loop, log)
+}
+
+// skewedClock returns the clock --clock-offset and --clock-rate ask for, or
+// nil (the coordinator's default, the real clock) when both are at their
+// defaults.
+func skewedClock(offset time.Duration, rate float64, log *slog.Logger) (clockwork.Clock, error) {
+	if offset == 0 && rate == 1 {
+		return nil, nil
+	}
+	c, err := skew.New(clockwork.NewRealClock(), offset, rate)
+	if err != nil {
+		return nil, fmt.Errorf("--clock-rate: %w", err)
+	}
+	log.Warn("clock skew injected for testing: this coordinator's clock is deliberately wrong; never run it like this in production",
+		"clock_offset", offset, "clock_rate", rate)
+	return c, nil
+}
+
+// hideFlags leaves the named flags out of fs's --help. They still parse as
+// usual: from the command line, CPGW_* variables and the --config file.
+func hideFlags(fs *flag.FlagSet, names ...string) {
+	fs.Usage = func() {
+		shown := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		shown.SetOutput(fs.Output())
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(names, f.Name) {
+				shown.Var(f.Value, f.Name, f.Usage)
+				shown.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		shown.PrintDefaults()
+	}
 }

@@ -15,6 +15,8 @@
 //     precision, so both stores report the same values.
 //   - Values handed in and out are copied: callers may reuse or mutate their
 //     slices freely.
+//   - Namespace durability timeouts are kept in whole milliseconds, rounded
+//     up, as redisstore keeps them.
 //   - Read replicas with a configurable replication lag (NewReplica) stand in
 //     for a Redis replica per region: a Replica shows the store as it was Lag
 //     ago and applies the store's changes in commit order, so freshness
@@ -24,9 +26,16 @@
 //
 // State lives in process memory only: nothing is durable, and it is gone when
 // the process exits or the store is closed. Replicas live in the same process
-// and cannot fail independently; nothing here models WAIT or a failover. All
-// shards share one mutex; the store is meant for one machine's worth of load,
-// not for throughput comparisons with Redis.
+// and cannot fail independently. A store.Durability is modelled, not
+// provided: a change that asks for replicas brings every open Replica up to
+// date at once and counts them as its acknowledgements (durability.go);
+// nothing here models a failover. All shards share one mutex; the store is
+// meant for one machine's worth of load, not for throughput comparisons with
+// Redis.
+//
+// The store's state cannot be lost or replaced under a Store (it lives and
+// dies with the Store), so InitCluster binds to nothing and store.ErrEpoch
+// never occurs here.
 package embedded
 
 import (
@@ -149,7 +158,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// InitCluster implements store.Store.
+// InitCluster implements store.Store. There is no epoch to bind to: the
+// state cannot vanish while the Store exists, so it never fails with
+// store.ErrEpoch.
 func (s *Store) InitCluster(ctx context.Context, shards int) (int, error) {
 	if shards < 1 {
 		return 0, invalid("shard count %d", shards)

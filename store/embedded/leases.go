@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cpgw/cpgw/fencing"
@@ -49,6 +50,9 @@ func (s *Store) AcquireLease(ctx context.Context, req store.LeaseRequest) (store
 	if err := req.Validate(); err != nil {
 		return store.Lease{}, err
 	}
+	if err := checkFloor(req.After); err != nil {
+		return store.Lease{}, err
+	}
 	if err := s.lock(ctx); err != nil {
 		return store.Lease{}, err
 	}
@@ -58,6 +62,12 @@ func (s *Store) AcquireLease(ctx context.Context, req store.LeaseRequest) (store
 	sh := s.shardLocked(req.Shard)
 	if sh.liveLeaseLocked(now) != nil {
 		return store.Lease{}, &store.HeldError{Holder: sh.stateLocked(req.Shard, now)}
+	}
+	// The grant is always above the caller's floor: a counter below it went
+	// back, and the store skips ahead rather than grant a token again.
+	regressed := sh.token < req.After
+	if regressed {
+		sh.token = req.After
 	}
 	sh.token++
 	ttl := msTTL(req.TTL)
@@ -77,11 +87,25 @@ func (s *Store) AcquireLease(ctx context.Context, req store.LeaseRequest) (store
 	// reports) it in whole milliseconds, as redisstore does.
 	l := sh.lease.lease
 	l.TTL = req.TTL
-	return l, nil
+	l.Regressed = regressed
+	// The grant stands either way; the caller decides (and should release
+	// it) when too few replicas have it.
+	return l, replicationErr(req.Durability, s.waitLocked(req.Durability))
+}
+
+// checkFloor refuses a token floor the counter could not move past. The
+// limit is redisstore's (Redis counters are signed 64-bit), so that both
+// stores refuse the same requests.
+func checkFloor(after fencing.Token) error {
+	if after >= math.MaxInt64 {
+		return invalid("token floor %d leaves no token to grant", after)
+	}
+	return nil
 }
 
 // RenewLeases implements store.Store. Each renewal extends its lease to TTL
-// from now (the store's clock), not from the previous expiry.
+// from now (the store's clock), not from the previous expiry. The call waits
+// once, after all renewals, for the most any valid renewal asks.
 func (s *Store) RenewLeases(ctx context.Context, rs []store.LeaseRenewal) ([]error, error) {
 	if err := s.lock(ctx); err != nil {
 		return nil, err
@@ -90,16 +114,24 @@ func (s *Store) RenewLeases(ctx context.Context, rs []store.LeaseRenewal) ([]err
 
 	now := s.clock.Now()
 	errs := make([]error, len(rs))
+	var dur store.Durability
 	for i, r := range rs {
+		if err := r.Validate(); err != nil {
+			errs[i] = err
+			continue
+		}
+		dur.Replicas = max(dur.Replicas, r.Durability.Replicas)
+		dur.Timeout = max(dur.Timeout, r.Durability.Timeout)
 		errs[i] = s.renewLocked(r, now)
+	}
+	if err := replicationErr(dur, s.waitLocked(dur)); err != nil {
+		return nil, fmt.Errorf("embedded: renew %d leases: %w", len(rs), err)
 	}
 	return errs, nil
 }
 
+// renewLocked extends one validated renewal's lease.
 func (s *Store) renewLocked(r store.LeaseRenewal, now time.Time) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
 	sh := s.shards[r.Shard]
 	if sh == nil {
 		return lost(r.Shard, r.Owner, r.Token)

@@ -42,6 +42,8 @@ func (s *Store) PutNamespace(ctx context.Context, ns store.Namespace, ifVersion 
 			store.ErrPrecondition, ns.Name, cur, ifVersion)
 	}
 	ns.Version = ifVersion + 1
+	// Whole milliseconds, rounded up, as redisstore keeps it.
+	ns.Durability.Timeout = msTTL(ns.Durability.Timeout)
 	s.namespaces[ns.Name] = ns
 	s.publishLocked(mutation{kind: mutNamespace, namespace: ns})
 	return ns, nil

@@ -62,6 +62,13 @@ func (s *Store) Apply(ctx context.Context, b store.Batch) ([]store.Result, error
 		r.Object = cloneObject(r.Object)
 		results[i] = r
 	}
+	// Apply reports the count and does not judge it: each write's caller
+	// knows how many replicas it needs.
+	if acked := s.waitLocked(b.Durability); acked > 0 {
+		for i := range results {
+			results[i].ReplicasAcked = acked
+		}
+	}
 	return results, nil
 }
 

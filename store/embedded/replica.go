@@ -47,7 +47,9 @@ type ReplicaConfig struct {
 // # Non-guarantees
 //
 // A Replica may be fresher than Lag: when it falls more than
-// Config.ReplicationBacklog changes behind it is brought forward, and raising
+// Config.ReplicationBacklog changes behind it is brought forward, a change
+// with a store.Durability that asks for replicas brings it up to date at
+// once (durability.go), and raising
 // the lag with SetLag never hides changes already shown (the replica freezes
 // until the new lag catches up instead). Changes are applied lazily, on the
 // Replica's reads, so a Replica needs no goroutine; a Replica that is never

@@ -5,17 +5,31 @@
 // # Guarantees
 //
 //   - Every operation that reads or writes more than one key is one Lua
-//     script (Leave: one MULTI), and every key of a shard carries the hash tag
-//     "{s<N>}", so each of them touches exactly one cluster slot and runs
-//     atomically. Scripts declare every key they touch in KEYS.
+//     script (Leave: one MULTI; InitCluster: one script on the "{cluster}"
+//     keys, then one pipeline of single-key commands, one per shard), and
+//     every key of a shard carries the hash tag "{s<N>}", so each of them
+//     touches exactly one cluster slot and runs atomically. Scripts declare
+//     every key they touch in KEYS.
 //   - Apply is one script call per batch, whatever its size (up to
-//     store.MaxBatch writes). The script checks the fencing token and the lease
-//     first and refuses the whole batch, writing nothing, when the token is not
+//     store.MaxBatch writes). The script checks the epoch (if bound), then the
+//     fencing token and the lease and refuses the whole batch, writing nothing, when the token is not
 //     the shard's current one or that token's lease is gone. It then decides
 //     every write before it makes the first change, so a corrupt record fails
 //     the batch without applying part of it (Redis does not roll scripts back).
 //   - RenewLeases and Leases are one pipeline, hence one round trip per
 //     server, for any number of shards.
+//   - Durability is WAIT in the same pipeline as the script(s) it waits for:
+//     a durable Apply, AcquireLease or RenewLeases is still one round trip
+//     (RenewLeases sends one WAIT, for the largest Replicas and longest
+//     Timeout any renewal asks). A batch that only replays idempotency
+//     records rewrites one of them as it is (SET KEEPTTL), so that its WAIT
+//     covers the replayed write and not just the connection's earlier ones.
+//   - InitCluster binds the Store to the cluster's epoch (see below); from
+//     then on the acquire, renew, release and apply scripts compare it with
+//     the shard's copy first and refuse, writing nothing, on a mismatch or a
+//     missing copy (store.ErrEpoch; for RenewLeases the whole call fails). A
+//     bound Store therefore serves only shards below the recorded count, the
+//     ones InitCluster gave a copy. An unbound Store does not check.
 //   - Lease TTLs and membership expiry run on the Redis server's clock (PX
 //     TTLs, and TIME inside the heartbeat and members scripts).
 //   - Scripts are run with EVALSHA; when the server's script cache is empty
@@ -40,18 +54,54 @@
 // does not do that yet, so local reads on a multi-primary Cluster must not
 // rely on beacons.
 //
+// # The cluster epoch
+//
+// InitCluster creates, with the shard count, a random 128-bit epoch
+// ("{cluster}" tag) and copies it to every shard below the count (each
+// shard's own tag, so the check is part of the shard's one-slot script and a
+// Cluster node that lost some shards is caught too). A Redis that loses its
+// data (restart without persistence, FLUSHALL, failover to an empty replica)
+// loses the copies with the fencing counters, and a bound Store then refuses
+// rather than grant tokens from a counter that started again at zero. A
+// bound Store's InitCluster only reads: finding another epoch, or none, is
+// store.ErrEpoch, and the Store stays bound to the lost one; a new Store (a
+// restarted process) creates or joins the new cluster. A shard copy of
+// another epoch is mixed state and fails InitCluster on any Store. A cluster
+// recorded before epochs existed gets one on the next InitCluster.
+//
+// # Durability and the client
+//
+// WAIT counts the replicas that acknowledged its own connection's writes, so
+// Durability needs a *redis.Client (one server, or Sentinel), whose pipeline
+// is one connection. On a ClusterClient (or any other UniversalClient) a
+// Durability that asks for replicas is refused with store.ErrInvalid: not
+// supported yet.
+//
+// go-redis reads a pipeline's replies under one ReadTimeout deadline, not
+// extended for a WAIT inside it, and may resend a pipeline that timed out.
+// The WAIT timeout is therefore capped to leave a quarter of the client's
+// ReadTimeout (at least 250 ms) for the rest: 2.25 s with the default 3 s.
+// A capped wait reports the replicas that acknowledged in time, fewer
+// perhaps, which the caller counts as not durable. Give the client a
+// ReadTimeout above the largest Durability.Timeout (plus the margin) to get
+// the full wait.
+//
 // # Requirements on the server
 //
-// Redis 7.0 or later (script flags, EVAL_RO). maxmemory-policy must be
-// noeviction: evicting a lease, a fencing counter or an idempotency record
-// would break fencing or idempotency. Durability across the loss of the
-// primary is configured by later layers (replicas, WAIT).
+// Redis 7.0 or later (script flags, EVAL_RO, SET NX GET). maxmemory-policy
+// must be noeviction: evicting a lease, a fencing counter, an epoch copy or
+// an idempotency record would break fencing or idempotency. Durability
+// across the loss of the primary needs replicas, and Durability on the
+// writes and leases that must survive it.
 //
 // # Key layout
 //
 // <p> is Config.KeyPrefix ("cpgw" by default) and N the shard number.
 //
-//	<p>:{sN}:token             string  fencing counter; INCR on every lease grant, never reset
+//	<p>:{sN}:token             string  fencing counter; INCR on every lease grant (first SET to
+//	                                   LeaseRequest.After if below it), never reset or lowered
+//	<p>:{sN}:epoch             string  copy of the cluster epoch, for shards below the count;
+//	                                   SET NX by InitCluster
 //	<p>:{sN}:lease             hash    owner, region, addr, token, ttl (ms); PX TTL = the lease
 //	<p>:{sN}:rev               string  revision counter; +1 per applied put or delete
 //	<p>:{sN}:obj:<ns>          hash    one per namespace; field = object name,
@@ -67,9 +117,14 @@
 //	<p>:{cluster}:members         zset    member id → expiry (server clock, Unix ms)
 //	<p>:{cluster}:member-records  hash    member id → {"region","address"} JSON
 //	<p>:{cluster}:regions         set     every region that ever sent a heartbeat
-//	<p>:{cluster}:shards          string  the cluster's shard count (SET NX)
+//	<p>:{cluster}:shards          string  the cluster's shard count (set once)
+//	<p>:{cluster}:epoch           string  the cluster epoch: 32 hex digits (128 random bits),
+//	                                      set once, with the count or on the first
+//	                                      InitCluster after it
 //	<p>:{cluster}:namespaces      hash    namespace name → "<version> <json>", json
-//	                                      {"homeRegion","shard"}; version first so the
+//	                                      {"homeRegion","shard","replicas","replicaTimeoutMs"}
+//	                                      (the last two omitted when zero; the timeout in
+//	                                      whole ms, rounded up); version first so the
 //	                                      compare-and-set script reads it without JSON
 //	<p>:{cluster}:beacon:<id>     string  freshness beacon: the sequence number; PX TTL
 //

@@ -18,6 +18,7 @@ func (k keys) counter(n int) string  { return k.shard(n) + "token" }
 func (k keys) lease(n int) string    { return k.shard(n) + "lease" }
 func (k keys) revision(n int) string { return k.shard(n) + "rev" }
 func (k keys) log(n int) string      { return k.shard(n) + "log" }
+func (k keys) epoch(n int) string    { return k.shard(n) + "epoch" }
 
 // objects is the hash of a namespace's objects. The namespace is the key's
 // suffix, so it needs no escaping.
@@ -47,6 +48,7 @@ func (k keys) memberRecords() string { return k.cluster() + "member-records" }
 func (k keys) regions() string       { return k.cluster() + "regions" }
 func (k keys) shardCount() string    { return k.cluster() + "shards" }
 func (k keys) namespaces() string    { return k.cluster() + "namespaces" }
+func (k keys) clusterEpoch() string  { return k.cluster() + "epoch" }
 
 // beacon is one freshness beacon. The id is the key's suffix, after the hash
 // tag, so it needs no escaping: Redis Cluster hashes only the first "{...}".

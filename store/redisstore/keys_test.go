@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,9 @@ import (
 
 // TestKeysCarryShardTag writes every kind of state and then checks the whole
 // keyspace: each key of shard N carries the tag {sN}, the cluster-wide keys
-// carry {cluster}, and all keys of one shard hash to one slot. On the cluster
+// carry {cluster}, and all keys of one shard hash to one slot. InitCluster
+// leaves an epoch copy on every shard below the count; those shards hold
+// nothing else. On the cluster
 // node the slot comes from CLUSTER KEYSLOT; on a single server from the same
 // CRC16 Redis Cluster uses.
 func TestKeysCarryShardTag(t *testing.T) {
@@ -45,8 +48,9 @@ func TestKeysCarryShardTag(t *testing.T) {
 			kinds := map[string]bool{}
 			for _, k := range allKeys(t, node) {
 				tag := hashTag(k)
-				switch tag {
-				case "s3", "s17", "cluster":
+				switch {
+				case tag == "s3", tag == "s17", tag == "cluster":
+				case epochCopy(k, tag):
 				default:
 					t.Errorf("key %q has hash tag %q, want {s3}, {s17} or {cluster}", k, tag)
 					continue
@@ -72,10 +76,11 @@ func TestKeysCarryShardTag(t *testing.T) {
 				slots[tag] = slot
 			}
 			for _, want := range []string{
-				"s3 token", "s3 lease", "s3 rev", "s3 log", "s3 obj", "s3 idem",
-				"s17 token", "s17 lease", "s17 rev", "s17 log", "s17 obj", "s17 idem",
+				"s3 token", "s3 lease", "s3 rev", "s3 log", "s3 obj", "s3 idem", "s3 epoch",
+				"s17 token", "s17 lease", "s17 rev", "s17 log", "s17 obj", "s17 idem", "s17 epoch",
+				"s0 epoch", "s63 epoch",
 				"cluster members", "cluster member-records", "cluster regions", "cluster shards",
-				"cluster namespaces", "cluster beacon",
+				"cluster namespaces", "cluster beacon", "cluster epoch",
 			} {
 				if !kinds[want] {
 					t.Errorf("no %q key was written; kinds seen: %v", want, kinds)
@@ -86,9 +91,14 @@ func TestKeysCarryShardTag(t *testing.T) {
 }
 
 // writeEverything leaves every kind of key the store has behind on each shard.
+// It binds s to a 64-shard cluster first, so the shard scripts run with the
+// epoch check (and its key) in play.
 func writeEverything(t *testing.T, s store.Store, shards ...int) {
 	t.Helper()
 	ctx := context.Background()
+	if _, err := s.InitCluster(ctx, 64); err != nil {
+		t.Fatal(err)
+	}
 	for _, sh := range shards {
 		tok := hold(t, s, sh)
 		mustApply(t, s, sh, tok,
@@ -101,9 +111,6 @@ func writeEverything(t *testing.T, s store.Store, shards ...int) {
 	if err := s.Heartbeat(ctx, store.Member{ID: "coord-a", Region: "us-east", Address: "http://a"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.InitCluster(ctx, 64); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := s.PutNamespace(ctx, store.Namespace{Name: "payments", HomeRegion: "eu-west", Shard: 3}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +118,13 @@ func writeEverything(t *testing.T, s store.Store, shards ...int) {
 	if err := s.SetBeacon(ctx, "gw:{s3}:us-east", 1, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// epochCopy reports whether key is the epoch copy of a shard below 64.
+func epochCopy(key, tag string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(tag, "s"))
+	return strings.HasPrefix(tag, "s") && err == nil && n >= 0 && n < 64 &&
+		key == "cpgw:{"+tag+"}:epoch"
 }
 
 // hashTag returns the part of a key Redis Cluster hashes: the text between

@@ -3,10 +3,8 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -88,24 +86,4 @@ func (s *Store) Regions(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(regions)
 	return regions, nil
-}
-
-// InitCluster implements store.Store with one SET NX GET: the first caller's
-// count is stored, every caller gets the stored one back.
-func (s *Store) InitCluster(ctx context.Context, shards int) (int, error) {
-	if shards < 1 {
-		return 0, invalid("shard count %d", shards)
-	}
-	old, err := s.c.SetArgs(ctx, s.keys.shardCount(), shards, redis.SetArgs{Mode: "NX", Get: true}).Result()
-	if errors.Is(err, redis.Nil) {
-		return shards, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: init cluster: %w", err)
-	}
-	n, err := strconv.Atoi(old)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("redisstore: init cluster: corrupt shard count %q", old)
-	}
-	return n, nil
 }

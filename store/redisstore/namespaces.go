@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,9 +18,14 @@ import (
 // namespaceRecord is the JSON part of a namespace record, which is
 // "<version> <json>": the version comes first so that the compare-and-set
 // script can read it without decoding JSON.
+//
+// The durability timeout is kept in whole milliseconds, rounded up, like
+// every other duration this package stores.
 type namespaceRecord struct {
-	HomeRegion string `json:"homeRegion,omitempty"`
-	Shard      int    `json:"shard"`
+	HomeRegion       string `json:"homeRegion,omitempty"`
+	Shard            int    `json:"shard"`
+	Replicas         int    `json:"replicas,omitempty"`
+	ReplicaTimeoutMs int64  `json:"replicaTimeoutMs,omitempty"`
 }
 
 // GetNamespace implements store.Store.
@@ -48,7 +54,11 @@ func (s *Store) PutNamespace(ctx context.Context, ns store.Namespace, ifVersion 
 	if err := ns.Validate(); err != nil {
 		return store.Namespace{}, err
 	}
-	body, err := json.Marshal(namespaceRecord{HomeRegion: ns.HomeRegion, Shard: ns.Shard})
+	ns.Durability.Timeout = time.Duration(millis(ns.Durability.Timeout)) * time.Millisecond
+	body, err := json.Marshal(namespaceRecord{
+		HomeRegion: ns.HomeRegion, Shard: ns.Shard,
+		Replicas: ns.Durability.Replicas, ReplicaTimeoutMs: ns.Durability.Timeout.Milliseconds(),
+	})
 	if err != nil {
 		return store.Namespace{}, fmt.Errorf("redisstore: put namespace %s: %w", ns.Name, err)
 	}
@@ -98,5 +108,13 @@ func parseNamespace(name, rec string) (store.Namespace, error) {
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		return store.Namespace{}, fmt.Errorf("corrupt namespace record: %w", err)
 	}
-	return store.Namespace{Name: name, HomeRegion: r.HomeRegion, Shard: r.Shard, Version: v}, nil
+	ns := store.Namespace{
+		Name: name, HomeRegion: r.HomeRegion, Shard: r.Shard, Version: v,
+		Durability: store.Durability{Replicas: r.Replicas, Timeout: time.Duration(r.ReplicaTimeoutMs) * time.Millisecond},
+	}
+	if err := ns.Durability.Validate(); err != nil {
+		// %v: the record is corrupt, not the caller's request invalid.
+		return store.Namespace{}, fmt.Errorf("corrupt namespace record: %v", err)
+	}
+	return ns, nil
 }

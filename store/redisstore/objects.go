@@ -20,9 +20,13 @@ func (s *Store) Apply(ctx context.Context, b store.Batch) ([]store.Result, error
 	if err := b.Validate(); err != nil {
 		return nil, err
 	}
+	w, err := s.waitFor(b.Durability)
+	if err != nil {
+		return nil, err
+	}
 	keys := []string{
 		s.keys.counter(b.Shard), s.keys.lease(b.Shard),
-		s.keys.revision(b.Shard), s.keys.log(b.Shard),
+		s.keys.revision(b.Shard), s.keys.log(b.Shard), s.keys.epoch(b.Shard),
 	}
 	// Writes refer to their keys by index, so a namespace or idempotency key
 	// used by several writes is declared once and the script's overlay sees
@@ -36,8 +40,12 @@ func (s *Store) Apply(ctx context.Context, b store.Batch) ([]store.Result, error
 		index[k] = len(keys) // Lua's KEYS is 1-based
 		return len(keys)
 	}
-	args := make([]any, 0, 4+applyArgsPerWrite*len(b.Writes))
-	args = append(args, b.Token.String(), b.Now.UnixMilli(), s.retention, len(b.Writes))
+	waits := "0"
+	if w.replicas > 0 {
+		waits = "1"
+	}
+	args := make([]any, 0, 6+applyArgsPerWrite*len(b.Writes))
+	args = append(args, b.Token.String(), b.Now.UnixMilli(), s.retention, len(b.Writes), s.bound(), waits)
 	for _, w := range b.Writes {
 		op := "put"
 		if w.Op == store.OpDelete {
@@ -57,9 +65,22 @@ func (s *Store) Apply(ctx context.Context, b store.Batch) ([]store.Result, error
 			strconv.FormatUint(w.IfVersion, 10), ifAbsent, fp, ttl)
 	}
 
-	reply, err := s.sc.apply.Run(ctx, s.c, keys, args...).StringSlice()
+	var reply []string
+	acked := 0
+	if w.replicas == 0 {
+		reply, err = s.sc.apply.Run(ctx, s.c, keys, args...).StringSlice()
+	} else {
+		var cmds []*redis.Cmd
+		cmds, acked, err = runPipelined(ctx, s.c, s.sc.apply, false, []scriptCall{{keys: keys, args: args}}, w)
+		if err == nil {
+			reply, err = cmds[0].StringSlice()
+		}
+	}
 	if err != nil {
 		return nil, wrapErr("apply", b.Shard, err)
+	}
+	if len(reply) == 2 && reply[0] == "epoch" {
+		return nil, wrapErr("apply", b.Shard, epochError(b.Shard, s.bound(), reply[1]))
 	}
 	if len(reply) == 3 && reply[0] == "stale" {
 		current, err := strconv.ParseUint(reply[1], 10, 64)
@@ -80,6 +101,9 @@ func (s *Store) Apply(ctx context.Context, b store.Batch) ([]store.Result, error
 		if err != nil {
 			return nil, wrapErr("apply", b.Shard, err)
 		}
+		// Apply reports the count and does not judge it: each write's
+		// caller knows how many replicas it needs.
+		r.ReplicasAcked = acked
 		results[i] = r
 	}
 	return results, nil

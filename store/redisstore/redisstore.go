@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -34,6 +35,10 @@ type Store struct {
 	keys      keys
 	retention int
 	sc        scripts
+
+	// epoch is the cluster epoch InitCluster bound the Store to; nil until
+	// then. Set once, never changed (epoch.go).
+	epoch atomic.Pointer[string]
 }
 
 var _ store.Store = (*Store)(nil)

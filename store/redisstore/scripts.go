@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,23 +18,40 @@ import (
 // applySrc applies a batch of writes to one shard.
 //
 // KEYS[1] fencing counter, KEYS[2] lease, KEYS[3] revision, KEYS[4] change
-// log, KEYS[5..] object hashes and idempotency records, referred to by index.
+// log, KEYS[5] the shard's epoch copy, KEYS[6..] object hashes and
+// idempotency records, referred to by index.
 // ARGV[1] batch token, ARGV[2] Batch.Now in ms, ARGV[3] log retention,
-// ARGV[4] number of writes, then applyArgsPerWrite values per write:
-// op ("put"/"delete"), object key index, idempotency key index (0 = none),
-// namespace, name, value, IfVersion ("0" = none), IfAbsent ("0"/"1"),
-// fingerprint, idempotency TTL in ms.
+// ARGV[4] number of writes, ARGV[5] the bound epoch ("" = unbound, do not
+// check), ARGV[6] "1" when the caller will WAIT after the script, then
+// applyArgsPerWrite values per write: op ("put"/"delete"), object key index,
+// idempotency key index (0 = none), namespace, name, value, IfVersion ("0" =
+// none), IfAbsent ("0"/"1"), fingerprint, idempotency TTL in ms.
 //
-// Reply: {"stale", currentToken, "1"|"0" (lease held)} and nothing written,
-// or {"ok", r1, r2, ...} with one "<code> <replayed> <version> <token> <ms>"
-// per write; code is C(reated) U(pdated) D(eleted) P(recondition)
-// N(ot found) or M(ismatched idempotency key).
+// Reply: {"epoch", stored epoch or ""} or {"stale", currentToken, "1"|"0"
+// (lease held)} and nothing written, or {"ok", r1, r2, ...} with one
+// "<code> <replayed> <version> <token> <ms>" per write; code is C(reated)
+// U(pdated) D(eleted) P(recondition) N(ot found) or M(ismatched idempotency
+// key).
+//
+// A WAIT counts the replicas that acknowledged the connection's last write.
+// A batch of replays alone writes nothing, so its WAIT would vouch for
+// whatever the connection wrote before, not for the replayed write (made
+// earlier, maybe on another connection, maybe never acknowledged). When the
+// caller will WAIT and the batch wrote nothing, the script therefore
+// rewrites one replayed record as it is (SET KEEPTTL): a write that
+// replicates after the original, so the WAIT covers the original too.
 //
 // Redis does not roll a script back when it fails part-way, so the script
 // first decides every write (reading through a local overlay, as later
 // writes of a batch see earlier ones) and only then writes. A corrupt record
 // therefore fails the batch before anything is changed.
 const applySrc = `#!lua
+if ARGV[5] ~= '' then
+  local e = redis.call('GET', KEYS[5])
+  if e ~= ARGV[5] then
+    return {'epoch', e or ''}
+  end
+end
 local current = redis.call('GET', KEYS[1]) or '0'
 local held = redis.call('HGET', KEYS[2], 'token') == current
 if not held or ARGV[1] ~= current then
@@ -46,8 +64,9 @@ if not rev then
 end
 
 local versions, idem, plan, out = {}, {}, {}, {}
+local replayed = nil -- KEYS index of a replayed idempotency record
 for i = 0, tonumber(ARGV[4]) - 1 do
-  local a = 5 + i * 10
+  local a = 7 + i * 10
   local op, oi, ii = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local name, ifv, ifabs, fp = ARGV[a + 4], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8]
   local res
@@ -64,6 +83,7 @@ for i = 0, tonumber(ARGV[4]) - 1 do
       end
       if rfp == fp then
         res = code .. ' 1 ' .. ver .. ' ' .. tok .. ' ' .. ms
+        replayed = replayed or ii
       else
         res = 'M 0 0 0 0'
       end
@@ -125,6 +145,9 @@ if changed then
   redis.call('SET', KEYS[3], string.format('%d', rev))
   redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[3])
 end
+if #plan == 0 and replayed and ARGV[6] == '1' then
+  redis.call('SET', KEYS[replayed], idem[replayed], 'KEEPTTL')
+end
 table.insert(out, 1, 'ok')
 return out
 `
@@ -139,24 +162,56 @@ return {redis.call('GET', KEYS[1]) or '0', redis.call('HGETALL', KEYS[2])}
 `
 
 // acquireSrc grants a lease if none is live.
-// KEYS[1] fencing counter, KEYS[2] lease. ARGV owner, region, address, TTL ms.
-// Reply: {"ok", token} or {"held", owner, region, address, token, ttl ms,
+// KEYS[1] fencing counter, KEYS[2] lease, KEYS[3] the shard's epoch copy.
+// ARGV owner, region, address, TTL ms, token floor (LeaseRequest.After),
+// bound epoch ("" = do not check).
+// Reply: {"epoch", stored epoch or ""} and nothing written, {"ok", token,
+// "1"|"0" (regressed)} or {"held", owner, region, address, token, ttl ms,
 // remaining ms, current token}.
+//
+// The counter is compared with the floor as decimal strings (length first)
+// and moved to it with SET before the INCR, and the new token is read back
+// with GET rather than taken from INCR's reply: Lua numbers are doubles, exact
+// only up to 2^53, and tokens are 63-bit.
 const acquireSrc = `#!lua
+if ARGV[6] ~= '' then
+  local e = redis.call('GET', KEYS[3])
+  if e ~= ARGV[6] then
+    return {'epoch', e or ''}
+  end
+end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local h = redis.call('HMGET', KEYS[2], 'owner', 'region', 'addr', 'token', 'ttl')
   return {'held', h[1] or '', h[2] or '', h[3] or '', h[4] or '0', h[5] or '0',
     redis.call('PTTL', KEYS[2]), redis.call('GET', KEYS[1]) or '0'}
 end
-local t = string.format('%d', redis.call('INCR', KEYS[1]))
+local cur, after = redis.call('GET', KEYS[1]) or '0', ARGV[5]
+if not string.match(cur, '^%d+$') then
+  return redis.error_reply('ERR cpgw: corrupt fencing counter ' .. KEYS[1])
+end
+local regressed = '0'
+if #cur < #after or (#cur == #after and cur < after) then
+  redis.call('SET', KEYS[1], after)
+  regressed = '1'
+end
+redis.call('INCR', KEYS[1])
+local t = redis.call('GET', KEYS[1])
 redis.call('HSET', KEYS[2], 'owner', ARGV[1], 'region', ARGV[2], 'addr', ARGV[3], 'token', t, 'ttl', ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {'ok', t}
+return {'ok', t, regressed}
 `
 
 // renewSrc extends a lease that owner and token still hold.
-// KEYS[1] lease. ARGV owner, token, TTL ms. Reply: 1 renewed, 0 lost.
+// KEYS[1] lease, KEYS[2] the shard's epoch copy. ARGV owner, token, TTL ms,
+// bound epoch ("" = do not check). Reply: 1 renewed, 0 lost, or {"epoch",
+// stored epoch or ""} and nothing written.
 const renewSrc = `#!lua
+if ARGV[4] ~= '' then
+  local e = redis.call('GET', KEYS[2])
+  if e ~= ARGV[4] then
+    return {'epoch', e or ''}
+  end
+end
 local h = redis.call('HMGET', KEYS[1], 'owner', 'token')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then
   return 0
@@ -167,8 +222,16 @@ return 1
 `
 
 // releaseSrc deletes a lease that owner and token still hold.
-// KEYS[1] lease. ARGV owner, token. Reply: 1 released, 0 lost.
+// KEYS[1] lease, KEYS[2] the shard's epoch copy. ARGV owner, token, bound
+// epoch ("" = do not check). Reply: 1 released, 0 lost, or {"epoch", stored
+// epoch or ""} and nothing written.
 const releaseSrc = `#!lua
+if ARGV[3] ~= '' then
+  local e = redis.call('GET', KEYS[2])
+  if e ~= ARGV[3] then
+    return {'epoch', e or ''}
+  end
+end
 local h = redis.call('HMGET', KEYS[1], 'owner', 'token')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then
   return 0
@@ -242,10 +305,34 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ' ' .. ARGV[4])
 return {'ok'}
 `
 
+// initClusterSrc reads, and when asked creates, the cluster's shard count
+// and epoch in one atomic step. KEYS[1] shard count, KEYS[2] cluster epoch.
+// ARGV[1] shard count, ARGV[2] a fresh epoch, ARGV[3] "1" to create what is
+// missing (an unbound Store) or "0" to only read (a bound Store must not
+// create a cluster in place of the one it lost). Reply: {count or "", epoch
+// or ""}.
+//
+// A count without an epoch is a cluster from before epochs existed; it gets
+// one and keeps its count.
+const initClusterSrc = `#!lua
+local n, e = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])
+if ARGV[3] == '1' then
+  if not n then
+    n = ARGV[1]
+    redis.call('SET', KEYS[1], n)
+  end
+  if not e then
+    e = ARGV[2]
+    redis.call('SET', KEYS[2], e)
+  end
+end
+return {n or '', e or ''}
+`
+
 // scripts holds the store's scripts. They live in the Store rather than in
 // package variables because redis.Script caches its digest.
 type scripts struct {
-	apply, list, acquire, renew, release, leaseState, heartbeat, members, putNamespace *redis.Script
+	apply, list, acquire, renew, release, leaseState, heartbeat, members, putNamespace, initCluster *redis.Script
 }
 
 func newScripts() scripts {
@@ -260,6 +347,7 @@ func newScripts() scripts {
 		members:    redis.NewScript(membersSrc),
 
 		putNamespace: redis.NewScript(putNamespaceSrc),
+		initCluster:  redis.NewScript(initClusterSrc),
 	}
 }
 
@@ -275,12 +363,20 @@ type scriptCall struct {
 // script) are re-run once after loading the script. readOnly selects
 // EVALSHA_RO so the calls may be served by a replica.
 //
+// With a non-zero w the pipeline ends with WAIT (see durability.go), and the
+// re-run of refused calls ends with one too, since it may run on another
+// connection and WAIT only covers the writes of its own. acked is then the
+// smaller of the answers: a replica counts only if it had both runs' writes.
+// Without w, acked is 0.
+//
 // Any other failure of any call fails the whole run: the callers' contracts
 // have no per-entry transport errors, and treating a partly acknowledged
 // renewal as failed is the safe direction.
-func runPipelined(ctx context.Context, c redis.UniversalClient, sc *redis.Script, readOnly bool, calls []scriptCall) ([]*redis.Cmd, error) {
-	cmds := make([]*redis.Cmd, len(calls))
-	run := func(idx []int) {
+func runPipelined(ctx context.Context, c redis.UniversalClient, sc *redis.Script, readOnly bool, calls []scriptCall, w wait) (cmds []*redis.Cmd, acked int, err error) {
+	cmds = make([]*redis.Cmd, len(calls))
+	acked = -1
+	run := func(idx []int) error {
+		var waitCmd *redis.IntCmd
 		// Per-command errors are inspected below; Exec's error is the first of them.
 		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, i := range idx {
@@ -290,14 +386,30 @@ func runPipelined(ctx context.Context, c redis.UniversalClient, sc *redis.Script
 					cmds[i] = sc.EvalSha(ctx, p, calls[i].keys, calls[i].args...)
 				}
 			}
+			if w.replicas > 0 {
+				// Pipeliner has no typed Wait; the reply is an integer.
+				waitCmd = redis.NewIntCmd(ctx, "wait", w.replicas, w.timeout.Milliseconds())
+				_ = p.Process(ctx, waitCmd)
+			}
 			return nil
 		})
+		if waitCmd == nil {
+			return nil
+		}
+		n, err := waitCmd.Result()
+		if err != nil {
+			return fmt.Errorf("WAIT: %w", err)
+		}
+		if acked < 0 || int(n) < acked {
+			acked = int(n)
+		}
+		return nil
 	}
 	all := make([]int, len(calls))
 	for i := range all {
 		all[i] = i
 	}
-	run(all)
+	waitErr := run(all)
 
 	var missing []int
 	for i, cmd := range cmds {
@@ -306,22 +418,26 @@ func runPipelined(ctx context.Context, c redis.UniversalClient, sc *redis.Script
 		case isNoScript(err):
 			missing = append(missing, i)
 		default:
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	if len(missing) == 0 {
-		return cmds, nil
+	if waitErr != nil {
+		return nil, 0, waitErr
 	}
-	if err := sc.Load(ctx, c).Err(); err != nil {
-		return nil, err
-	}
-	run(missing)
-	for _, i := range missing {
-		if err := cmds[i].Err(); err != nil {
-			return nil, err
+	if len(missing) > 0 {
+		if err := sc.Load(ctx, c).Err(); err != nil {
+			return nil, 0, err
+		}
+		if err := run(missing); err != nil {
+			return nil, 0, err
+		}
+		for _, i := range missing {
+			if err := cmds[i].Err(); err != nil {
+				return nil, 0, err
+			}
 		}
 	}
-	return cmds, nil
+	return cmds, max(acked, 0), nil
 }
 
 // isNoScript matches NOSCRIPT both as go-redis normalises it for single calls

@@ -23,6 +23,7 @@ var membershipCases = []testCase{
 var clusterCases = []testCase{
 	{"FirstCountWins", testInitClusterFirstWins},
 	{"InvalidCount", testInitClusterInvalid},
+	{"BoundStoreServes", testBoundStoreServes},
 }
 
 func member(id, region string) store.Member {

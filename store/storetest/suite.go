@@ -9,8 +9,9 @@ import (
 // NewStore returns a fresh, empty store for one subtest. It is called once per
 // subtest; an implementation backed by a shared server empties it here, which
 // is why no subtest runs in parallel with another. The store must run on the
-// wall clock and keep at least store.MaxBatch change-log entries per shard
-// (the default retention does). Closing the store is up to NewStore (for
+// wall clock, keep at least store.MaxBatch change-log entries per shard
+// (the default retention does) and have no replicas (a store.Durability
+// that asks for one is never met). Closing the store is up to NewStore (for
 // example with t.Cleanup); the suite never calls Close.
 type NewStore func(t *testing.T) store.Store
 
@@ -20,9 +21,28 @@ type testCase struct {
 	run  func(t *testing.T, s store.Store)
 }
 
+// Option adjusts what the suite expects of an implementation.
+type Option func(*options)
+
+type options struct {
+	noDurability bool
+}
+
+// WithoutDurability declares a store that refuses every store.Durability
+// asking for replicas with store.ErrInvalid (redisstore on a Redis Cluster).
+// The suite then checks that the refusal changes nothing, instead of how an
+// unmet Durability is reported.
+func WithoutDurability() Option {
+	return func(o *options) { o.noDurability = true }
+}
+
 // Run runs the whole conformance suite against the implementation newStore
 // builds.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	groups := []struct {
 		name  string
 		cases []testCase
@@ -34,6 +54,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Idempotency", idempotencyCases},
 		{"ChangeLog", changeLogCases},
 		{"Leases", leaseCases},
+		{"TokenFloor", floorCases},
+		{"Durability", durabilityCases(o)},
 		{"Membership", membershipCases},
 		{"Cluster", clusterCases},
 		{"Namespaces", namespaceCases},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,6 +18,8 @@ import (
 type backend interface {
 	primaryStore() store.Store
 	replica(region int) replicaStore
+	// leaseDurability is what lease grants and renewals wait for.
+	leaseDurability() store.Durability
 	close()
 }
 
@@ -65,6 +68,10 @@ func newEmbeddedBackend(o Options) (*embeddedBackend, error) {
 func (b *embeddedBackend) primaryStore() store.Store  { return b.primary }
 func (b *embeddedBackend) replica(i int) replicaStore { return b.replicas[i] }
 func (b *embeddedBackend) close()                     { b.primary.Close() }
+
+// leaseDurability is none: embedded replicas share the process and cannot
+// be promoted.
+func (b *embeddedBackend) leaseDurability() store.Durability { return store.Durability{} }
 
 // redisBackend runs real redis-server processes: a primary, which the first
 // region also reads, and a replica for every other region.
@@ -126,6 +133,16 @@ func newRedisBackend(ctx context.Context, o Options) (_ *redisBackend, err error
 
 func (b *redisBackend) primaryStore() store.Store  { return b.primary }
 func (b *redisBackend) replica(i int) replicaStore { return b.replicas[i] }
+
+// leaseDurability asks one replica to acknowledge every grant and renewal,
+// so a promoted replica never hands out a token again. Only with two
+// replicas or more: with one, a slow replica would stop every lease.
+func (b *redisBackend) leaseDurability() store.Durability {
+	if len(b.servers) < 3 {
+		return store.Durability{}
+	}
+	return store.Durability{Replicas: 1, Timeout: 200 * time.Millisecond}
+}
 
 // PrimaryAddr is where the Redis primary listens.
 func (b *redisBackend) PrimaryAddr() string { return b.servers[0].Addr }

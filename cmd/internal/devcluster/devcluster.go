@@ -291,6 +291,7 @@ func (c *Cluster) startCoordinator(region, id string) (*Node, error) {
 	cfg := coordinator.DefaultConfig()
 	cfg.ID, cfg.Region, cfg.Advertise = id, region, url
 	cfg.Logger = c.opts.Logger
+	cfg.Lease.Durability = c.backend.leaseDurability()
 	if c.opts.Coordinator != nil {
 		c.opts.Coordinator(&cfg)
 	}
