@@ -27,7 +27,7 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	id := fs.String("id", "", "the coordinator's id, unique in the cluster (required)")
 	listen := fs.String("listen", "", "HOST:PORT to serve gateways on (required)")
 	advertise := fs.String("advertise", "", "URL gateways reach this coordinator at (required), e.g. https://10.0.0.7:7000")
-	redisURL := fs.String("redis", "", "redis:// (or rediss://) URL of the store's primary (required)")
+	redisURL := fs.String("redis", "", "redis:// (or rediss://) URL of the store's primary (required); may list candidates, redis://h1:6379,h2:6379, and the one reporting ROLE master is used, also after a failover")
 	redisCA := fs.String("redis-ca", "", "CA bundle a rediss:// server's certificate must chain to (default: the system roots)")
 	insecure := fs.Bool("insecure", false, "plain HTTP and no client certificates (local experiments only)")
 	shardCount := fs.Int("shards", coordinator.DefaultShards, "shard count proposed when the cluster is created (the recorded count wins)")
@@ -76,7 +76,7 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		}
 		tlsConfig = sec.ServerTLS
 	}
-	rc, err := redisClient(ctx, *redisURL, *redisCA)
+	rc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, log)
 	if err != nil {
 		return err
 	}

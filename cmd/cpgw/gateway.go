@@ -17,8 +17,8 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	region := fs.String("region", "", "the gateway's region (required)")
 	id := fs.String("id", "", "the gateway's name within its region (default: the host name)")
 	listen := fs.String("listen", "", "HOST:PORT to serve clients on (required)")
-	redisURL := fs.String("redis", "", "redis:// (or rediss://) URL of the store's primary (required)")
-	replicaURL := fs.String("redis-replica", "", "redis:// URL of this region's replica, for local reads (default: the primary)")
+	redisURL := fs.String("redis", "", "redis:// (or rediss://) URL of the store's primary (required); may list candidates, redis://h1:6379,h2:6379, and the one reporting ROLE master is used, also after a failover")
+	replicaURL := fs.String("redis-replica", "", "redis:// URL of this region's replica (one server), for local reads (default: the primary)")
 	redisCA := fs.String("redis-ca", "", "CA bundle a rediss:// server's certificate must chain to (default: the system roots)")
 	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (local experiments only)")
 	shardCount := fs.Int("shards", 0, "shard count proposed if the cluster has none recorded (default 64; the recorded count wins)")
@@ -61,7 +61,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		tlsConfig, cfg.Transport, cfg.Authenticate = sec.ServerTLS, sec.Transport, sec.Middleware.Handler
 	}
 
-	pc, err := redisClient(ctx, *redisURL, *redisCA)
+	pc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, log)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if !strings.HasPrefix(*replicaURL, "rediss://") {
 			replicaCA = ""
 		}
-		rc, err := redisClient(ctx, *replicaURL, replicaCA)
+		rc, err := newRedisClient(ctx, *replicaURL, replicaCA, redisReplica, log)
 		if err != nil {
 			return err
 		}

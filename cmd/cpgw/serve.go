@@ -11,11 +11,13 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
+	"github.com/cpgw/cpgw/internal/primary"
 )
 
 // shutdownTimeout bounds a graceful stop: in-flight requests get this long.
@@ -46,10 +48,43 @@ func serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 	return err
 }
 
-// redisClient connects to a redis:// or rediss:// URL and checks it answers.
-// caFile, if set, is the CA bundle a rediss:// server must chain to.
+// redisRole says what a Redis URL is for.
+type redisRole int
+
+const (
+	// redisPrimary is the store's primary (--redis). Its URL may list
+	// several candidate hosts; the client follows whichever is master.
+	redisPrimary redisRole = iota
+	// redisReplica is a region's replica for local reads (--redis-replica):
+	// one host, read from whatever its role.
+	redisReplica
+)
+
+// redisClient connects to the store's primary (--redis) and checks it
+// answers; see newRedisClient. Failover messages go to slog.Default().
 func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error) {
-	opts, err := redis.ParseURL(url)
+	return newRedisClient(ctx, url, caFile, redisPrimary, slog.Default())
+}
+
+// newRedisClient connects to a redis:// or rediss:// URL and checks it
+// answers. caFile, if set, is the CA bundle a rediss:// server must chain to.
+//
+// For redisPrimary the URL's host part may list candidates separated by
+// commas, as in redis://:pw@10.0.0.1:6379,10.0.0.2:6379/0: user, password,
+// database and query apply to each. The client then dials whichever
+// candidate is master and finds the new one after a failover (package
+// internal/primary), logging changes to log; over TLS each candidate's
+// certificate is verified for its own host. With one host the client is a
+// plain go-redis client, exactly as before host lists.
+func newRedisClient(ctx context.Context, url, caFile string, role redisRole, log *slog.Logger) (*redis.Client, error) {
+	first, hosts, err := splitRedisHosts(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis URL %q: %v", redactURL(url), err)
+	}
+	if len(hosts) > 1 && role != redisPrimary {
+		return nil, fmt.Errorf("redis URL %q lists %d hosts; a replica URL names one server", redactURL(url), len(hosts))
+	}
+	opts, err := redis.ParseURL(first)
 	if err != nil {
 		// The parser's error may quote the URL, password and all.
 		return nil, fmt.Errorf("redis URL %q: not a redis:// or rediss:// URL", redactURL(url))
@@ -71,18 +106,94 @@ func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error)
 	if opts.TLSConfig != nil {
 		opts.TLSConfig.MinVersion = tls.VersionTLS12
 	}
-	c := redis.NewClient(opts)
+	// go-redis would resend a command or pipeline whose reply timed out;
+	// for a fenced batch without an idempotency key that is a second
+	// effect. Callers retry what is safe to retry; the primary-following
+	// client re-runs only what a server refused unseen (READONLY).
+	opts.MaxRetries = -1
+	var c *redis.Client
+	name := opts.Addr
+	if len(hosts) == 1 {
+		c = redis.NewClient(opts)
+	} else {
+		if opts.TLSConfig != nil {
+			// ParseURL named the first host; each candidate is verified
+			// under its own.
+			opts.TLSConfig.ServerName = ""
+		}
+		if c, err = primary.NewClient(opts, hosts, log); err != nil {
+			return nil, fmt.Errorf("redis URL %q: %w", redactURL(url), err)
+		}
+		name = strings.Join(hosts, ",")
+	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", name, err)
 	}
 	return c, nil
 }
 
-// redactURL hides a URL's password, for messages.
+// splitRedisHosts splits a redis:// or rediss:// URL whose host part lists
+// several hosts separated by commas. It returns the URL with only the first
+// host, for redis.ParseURL, and every host as host:port (port 6379 if
+// none). A URL with one host (or another scheme) comes back unchanged, with
+// its host. Errors quote neither the URL nor a host (a mistyped password
+// could end up there).
+func splitRedisHosts(raw string) (first string, hosts []string, err error) {
+	scheme, userinfo, hostList, tail, ok := redisAuthority(raw)
+	if !ok {
+		return raw, nil, nil
+	}
+	if !strings.Contains(hostList, ",") {
+		return raw, []string{hostList}, nil
+	}
+	list := strings.Split(hostList, ",")
+	for i, h := range list {
+		if h == "" {
+			return "", nil, fmt.Errorf("host %d of the host list is empty", i+1)
+		}
+		o, err := redis.ParseURL("redis://" + h)
+		if err != nil {
+			return "", nil, fmt.Errorf("host %d of the host list is not host[:port]", i+1)
+		}
+		hosts = append(hosts, o.Addr)
+	}
+	return scheme + "://" + userinfo + list[0] + tail, hosts, nil
+}
+
+// redisAuthority cuts a redis:// or rediss:// URL into scheme, userinfo
+// (with its "@", or ""), host part and the rest (path, query, fragment).
+func redisAuthority(raw string) (scheme, userinfo, hostList, tail string, ok bool) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || (scheme != "redis" && scheme != "rediss") {
+		return "", "", "", "", false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	hostList = authority
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		userinfo, hostList = authority[:at+1], authority[at+1:]
+	}
+	return scheme, userinfo, hostList, tail, true
+}
+
+// redactURL hides a URL's password, for messages. A URL listing several
+// hosts keeps its list.
 func redactURL(s string) string {
+	if _, hosts, err := splitRedisHosts(s); err == nil && len(hosts) > 1 {
+		// net/url cannot parse a list of IPv6 literals; parse the URL with
+		// a stand-in host and put the (valid) list back.
+		scheme, userinfo, hostList, tail, _ := redisAuthority(s)
+		if u, err := neturl.Parse(scheme + "://" + userinfo + "host" + tail); err == nil {
+			u.Host = hostList
+			return u.Redacted()
+		}
+	}
 	u, err := neturl.Parse(s)
 	if err != nil {
 		return "(unparseable URL)"

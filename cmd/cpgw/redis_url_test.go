@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cpgw/cpgw/internal/certs"
+	"github.com/cpgw/cpgw/internal/redisserver"
+)
+
+func TestSplitRedisHosts(t *testing.T) {
+	tests := []struct {
+		name, url string
+		first     string   // the URL for redis.ParseURL
+		hosts     []string // nil for a URL left to redis.ParseURL
+		wantErr   string
+	}{
+		{name: "one host is unchanged", url: "redis://:pw@10.0.0.1:6379/0",
+			first: "redis://:pw@10.0.0.1:6379/0", hosts: []string{"10.0.0.1:6379"}},
+		{name: "several hosts", url: "redis://:pw@10.0.0.1:6379,10.0.0.2:6380/2",
+			first: "redis://:pw@10.0.0.1:6379/2", hosts: []string{"10.0.0.1:6379", "10.0.0.2:6380"}},
+		{name: "user, query, TLS, default port", url: "rediss://cpgw:p%40ss@redis-a,redis-b:7000?dial_timeout=2s",
+			first: "rediss://cpgw:p%40ss@redis-a?dial_timeout=2s", hosts: []string{"redis-a:6379", "redis-b:7000"}},
+		{name: "an @ in the password", url: "redis://u:p@ss@a:1,b:2",
+			first: "redis://u:p@ss@a:1", hosts: []string{"a:1", "b:2"}},
+		{name: "IPv6", url: "redis://[::1]:6379,[::2]:6380/0",
+			first: "redis://[::1]:6379/0", hosts: []string{"[::1]:6379", "[::2]:6380"}},
+		{name: "another scheme is left alone", url: "unix:///run/redis.sock", first: "unix:///run/redis.sock"},
+		{name: "an empty host", url: "redis://:secret@a:1,,b:2/0", wantErr: "host 2 of the host list is empty"},
+		{name: "a trailing comma", url: "redis://a:1,", wantErr: "host 2 of the host list is empty"},
+		{name: "a bad host", url: "redis://a:1,b:x:y", wantErr: "host 2 of the host list is not host[:port]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, hosts, err := splitRedisHosts(tt.url)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("splitRedisHosts(%q) error %v; want %q", tt.url, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Fatalf("error %q shows the password", err)
+				}
+				return
+			}
+			if err != nil || first != tt.first || !slices.Equal(hosts, tt.hosts) {
+				t.Fatalf("splitRedisHosts(%q) = %q, %q, %v; want %q, %q", tt.url, first, hosts, err, tt.first, tt.hosts)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ url, want string }{
+		{"redis://:secret@10.0.0.1:6379/0", "redis://:xxxxx@10.0.0.1:6379/0"},
+		{"redis://:secret@10.0.0.1:6379,10.0.0.2:6379/0", "redis://:xxxxx@10.0.0.1:6379,10.0.0.2:6379/0"},
+		{"rediss://u:secret@[::1]:1,[::2]:2/3?x=1", "rediss://u:xxxxx@[::1]:1,[::2]:2/3?x=1"},
+	}
+	for _, tt := range tests {
+		if got := redactURL(tt.url); got != tt.want {
+			t.Errorf("redactURL(%q) = %q; want %q", tt.url, got, tt.want)
+		}
+	}
+}
+
+// A --redis URL listing the candidates reaches the master whatever the
+// order, with the URL's password and database; errors hide the password; a
+// replica URL takes one host; one host gives a plain client, as before.
+func TestRedisClientHostList(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := redisserver.Start(ctx, redisserver.Options{Dir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	b, err := redisserver.Start(ctx, redisserver.Options{Dir: dir}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := redisserver.WaitSynced(wctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	// Require a password from here on (redisserver starts servers without).
+	for _, cmd := range [][]any{
+		{b, "CONFIG", "SET", "masterauth", "s3cret"},
+		{a, "CONFIG", "SET", "requirepass", "s3cret"},
+		{b, "CONFIG", "SET", "requirepass", "s3cret"},
+	} {
+		c := cmd[0].(*redisserver.Server).Client()
+		err := c.Do(ctx, cmd[1:]...).Err()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	onA := redis.NewClient(&redis.Options{Addr: a.Addr, Password: "s3cret", DB: 3})
+	defer onA.Close()
+
+	t.Run("the master among the candidates", func(t *testing.T) {
+		c, err := redisClient(ctx, "redis://:s3cret@"+b.Addr+","+a.Addr+"/3", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := onA.Get(ctx, "k").Result(); got != "v" {
+			t.Fatalf("GET k in db 3 on the master = %q, %v; want v", got, err)
+		}
+	})
+	t.Run("one host is a plain client", func(t *testing.T) {
+		c, err := redisClient(ctx, "redis://:s3cret@"+a.Addr+"/3", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if o := c.Options(); o.Addr != a.Addr || o.OnConnect != nil {
+			t.Fatalf("options Addr %q, OnConnect set %v; want a plain client of %s", o.Addr, o.OnConnect != nil, a.Addr)
+		}
+	})
+	t.Run("a replica URL takes one host", func(t *testing.T) {
+		c, err := newRedisClient(ctx, "redis://:s3cret@"+b.Addr+","+a.Addr, "", redisReplica, nil)
+		if err == nil {
+			c.Close()
+			t.Fatal("a replica URL with two hosts was accepted")
+		}
+		if !strings.Contains(err.Error(), "names one server") || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("error %q; want a one-host message without the password", err)
+		}
+	})
+
+	errTests := []struct{ name, url, want string }{
+		{"no master", "redis://:s3cret@" + b.Addr + ",127.0.0.1:1/0", "no primary among 2 candidates"},
+		{"a malformed list", "redis://:s3cret@" + a.Addr + ",,127.0.0.1:1/0", "host list is empty"},
+		{"a duplicate", "redis://:s3cret@" + a.Addr + "," + a.Addr + "/0", "listed twice"},
+		{"a wrong password", "redis://:wrong@" + b.Addr + "," + a.Addr + "/0", "WRONGPASS"},
+	}
+	for _, tt := range errTests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := redisClient(ctx, tt.url, "")
+			if err == nil {
+				c.Close()
+				t.Fatalf("redisClient(%q) succeeded", tt.url)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q; want it to mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), ":wrong@") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// Over rediss:// each candidate is verified under its own host name, not
+// the first one's: A's certificate names only 127.0.0.1, B's only localhost.
+func TestRedisTLSHostList(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := certs.NewCA("redis test CA", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := ca.Write(caFile, filepath.Join(dir, "ca.key")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	startTLS := func(name string, req certs.Request, replicaOf *redisserver.Server) (*redisserver.Server, string) {
+		req.CommonName, req.Server, req.TTL, req.Now = name, true, time.Hour, time.Now()
+		pair, err := ca.Issue(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+		if err := pair.Write(certFile, keyFile); err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+		s, err := redisserver.Start(ctx, redisserver.Options{Dir: dir, Args: []string{
+			"--tls-port", port, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no",
+		}}, replicaOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Stop)
+		return s, port
+	}
+	a, aPort := startTLS("redis-a", certs.Request{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, nil)
+	_, bPort := startTLS("redis-b", certs.Request{DNSNames: []string{"localhost"}}, a)
+
+	c, err := redisClient(ctx, "rediss://localhost:"+bPort+",127.0.0.1:"+aPort, caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	onA := a.Client()
+	defer onA.Close()
+	if got, err := onA.Get(ctx, "k").Result(); got != "v" {
+		t.Fatalf("GET k on the master = %q, %v; want v", got, err)
+	}
+}
