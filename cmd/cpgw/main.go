@@ -11,7 +11,11 @@
 //
 // Without --insecure the servers speak only TLS (mTLS between gateways and
 // coordinators) and the gateway authenticates and authorises every /v1
-// request; "cpgw <command> --help" lists every flag.
+// request; "cpgw <command> --help" lists the flags. --redis may list
+// several hosts (redis://h1:6379,h2:6379): the one reporting ROLE master is
+// used, and found again after a failover. The coordinator's --clock-offset
+// and --clock-rate skew its clock for chaos tests only and are left out of
+// --help.
 //
 // Every flag can also be set with an environment variable (CPGW_ and the
 // flag's name in upper case, dashes as underscores: CPGW_REDIS_REPLICA) or in
