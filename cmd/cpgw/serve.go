@@ -3,20 +3,19 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	neturl "net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
+	"github.com/cpgw/cpgw/internal/certs"
 	"github.com/cpgw/cpgw/internal/primary"
 )
 
@@ -93,13 +92,9 @@ func newRedisClient(ctx context.Context, url, caFile string, role redisRole, log
 		if opts.TLSConfig == nil {
 			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", redactURL(url))
 		}
-		pem, err := os.ReadFile(caFile)
+		pool, err := certs.LoadPool(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("--redis-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--redis-ca %s: no PEM certificates", caFile)
 		}
 		opts.TLSConfig.RootCAs = pool
 	}

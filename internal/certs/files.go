@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/files"
 )
 
 // DefaultInterval is how often Run checks the files when Files.Interval is zero.
@@ -178,4 +180,15 @@ func parsePool(name string, data []byte) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, nil
+}
+
+// LoadPool reads a PEM bundle of CA certificates from file, for a TLS
+// client's RootCAs (for example the CA of a rediss:// server). Every
+// certificate in it must be a CA.
+func LoadPool(file string) (*x509.CertPool, error) {
+	data, err := files.ReadLimited(file, maxFileBytes)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return parsePool(file, data)
 }
