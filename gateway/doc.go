@@ -31,8 +31,10 @@
 //     when its previous attempt cannot have been applied (the connection
 //     could not be made, the breaker refused it, the coordinator answered
 //     421 or 503 no_owner), and also when the attempt failed after it was
-//     sent (a timeout, a dropped connection): a read has no effect, and the
-//     owner applies one key at most once, replaying the first outcome.
+//     sent (a timeout, a dropped connection, or the owner's 503 unavailable
+//     after a store error or a primary failover): a read has no effect, and
+//     the owner applies one key at most once, replaying the first outcome.
+//     503 quorum_not_reached is relayed, with the key to repeat it under.
 //   - While a shard has no reachable owner, its requests are held (at most
 //     Config.Failover.MaxQueued per shard) and go to the new owner as soon
 //     as the shard map shows one. At Config.Failover.Timeout the client gets

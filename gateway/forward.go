@@ -79,6 +79,9 @@ type attempt struct {
 	resp    *http.Response // for relay
 	body    []byte         // for relay: the body if it was already read
 	cancel  context.CancelFunc
+	// maybeApplied marks a retry after an answer that says the write may
+	// have been applied: giving up then reports an unknown outcome.
+	maybeApplied bool
 }
 
 // forward sends f to the owner of f.ns's shard and relays the answer.
@@ -87,7 +90,8 @@ type attempt struct {
 // previous attempt cannot have been applied: the connection could not be
 // made or the breaker refused it, the coordinator said 421 (not the owner)
 // or 503 no_owner. It also retries an attempt that failed after it was sent
-// (a timeout, a reset) when that is safe: a read has no effect, and a write
+// (a timeout, a reset, or the owner's own 503 unavailable: a store error, a
+// primary failing over) when that is safe: a read has no effect, and a write
 // carries an Idempotency-Key (the client's, or one the gateway gave it), so
 // the owner applies it at most once; a retry that meets the first attempt
 // still in flight (409 idempotency_in_flight) waits for it.
@@ -135,6 +139,7 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 			a = g.attempt(ctx, t, f)
 		}
 
+		unknown = unknown || a.maybeApplied
 		if a.outcome == unavailable && f.resendable() {
 			unknown = unknown || f.method != http.MethodGet
 			a.outcome, a.reason = retry, "unanswered"
@@ -309,9 +314,20 @@ func (g *Gateway) attempt(ctx context.Context, t target, f forward) attempt {
 			cancel()
 			return attempt{outcome: unavailable, detail: fmt.Sprintf("%s: reading 503 body: %v", addr, err)}
 		}
-		if errorCode(body) == api.CodeNoOwner {
+		switch code := errorCode(body); {
+		case code == api.CodeNoOwner:
 			cancel()
 			return attempt{outcome: retry, reason: "no_owner", detail: addr + " has no lease on shard " + fmt.Sprint(t.shard)}
+		case code == api.CodeUnavailable && f.resendable():
+			// The owner could not finish it (a store error, a primary
+			// failing over): it may have been applied. Under its key a
+			// resend applies it at most once. quorum_not_reached is relayed
+			// instead: the namespace's own timeout was already spent
+			// waiting, and the client should learn its write is not yet
+			// durable.
+			cancel()
+			return attempt{outcome: retry, reason: code, maybeApplied: true,
+				detail: fmt.Sprintf("%s answered 503 %s", addr, code)}
 		}
 		return attempt{outcome: relay, resp: resp, body: body, cancel: cancel}
 	}
