@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -359,6 +361,23 @@ func (f *finder) recoverable(ctx context.Context, cmdErr error) bool {
 	return false
 }
 
+// lostConn drops the cached primary after a command lost its connection
+// (EOF, reset, refused): the primary may have died behind something that
+// still accepts TCP connections (a proxy, a load balancer), where the next
+// dial would succeed and only the handshake fail, before OnConnect could
+// notice. The next dial then probes every candidate. The command itself is
+// not re-run: its outcome is unknown.
+func (f *finder) lostConn(ctx context.Context, err error) {
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
+		f.forget("")
+	}
+}
+
 // hook re-runs a command that failed only because it reached a non-primary,
 // and re-probes when a pipeline got READONLY.
 type hook struct{ f *finder }
@@ -368,6 +387,7 @@ func (h hook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
+		h.f.lostConn(ctx, err)
 		// A re-run is safe: READONLY means the server refused the command,
 		// the other two mean it was never written.
 		for i := 0; i < maxReruns && !cmd.NoRetry() && h.f.recoverable(ctx, err); i++ {
@@ -383,6 +403,7 @@ func (h hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessP
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
+		h.f.lostConn(ctx, err)
 		for _, cmd := range cmds {
 			if redis.IsReadOnlyError(cmd.Err()) {
 				_, _ = h.f.find(ctx, true)
