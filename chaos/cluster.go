@@ -59,8 +59,13 @@ type Coordinator struct {
 	ID, Region string
 	Proc       *Process
 	// Front carries gateway → coordinator traffic: the coordinator
-	// advertises its address. Back carries coordinator → Redis traffic.
-	Front, Back *Link
+	// advertises its address.
+	Front *Link
+	// Back carries coordinator → Redis traffic, one link per Redis node
+	// in node order (Back[i] forwards to node i's Link): the coordinator's
+	// --redis names all of them, and a partition from Redis is a fault on
+	// every one.
+	Back []*Link
 	// Listen is the host:port the process itself listens on, behind Front.
 	Listen string
 }
@@ -77,11 +82,14 @@ type Cluster struct {
 	log  *slog.Logger
 	http *http.Client // the harness's own probes; short timeouts
 
-	primary      *redisserver.Server
-	replicas     []*redisserver.Server // regions[1:], in order
-	replicaLinks map[string]*Link      // region → replica→primary link
-	coords       []*Coordinator
-	gateways     []gatewayNode
+	// nodes are fixed at start; mu guards which process plays each node
+	// and which node is the primary.
+	nodes    []*RedisNode
+	mu       sync.Mutex
+	primary  int                   // index into nodes
+	servers  []*redisserver.Server // every redis-server ever started, for Stop
+	coords   []*Coordinator
+	gateways []gatewayNode
 
 	stopOnce sync.Once
 }
@@ -111,10 +119,9 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 8
 	c := &Cluster{
-		opts:         o,
-		log:          o.Logger.With("component", "chaos"),
-		http:         &http.Client{Transport: t, Timeout: 2 * time.Second},
-		replicaLinks: map[string]*Link{},
+		opts: o,
+		log:  o.Logger.With("component", "chaos"),
+		http: &http.Client{Transport: t, Timeout: 2 * time.Second},
 	}
 	begin := time.Now()
 	if err := c.start(ctx); err != nil {
@@ -145,8 +152,12 @@ func (c *Cluster) start(ctx context.Context) error {
 		for i := 1; i <= c.opts.CoordinatorsPerRegion; i++ {
 			co := &Coordinator{ID: fmt.Sprintf("%s-c%d", region, i), Region: region, Listen: next()}
 			c.coords = append(c.coords, co)
-			if co.Front, err = NewLink(co.ID+"-front", co.Listen); err == nil {
-				co.Back, err = NewLink(co.ID+"-back", c.primary.Addr)
+			co.Front, err = NewLink(co.ID+"-front", co.Listen)
+			for j := 0; err == nil && j < len(c.nodes); j++ {
+				var back *Link
+				if back, err = NewLink(fmt.Sprintf("%s-back-n%d", co.ID, j), c.nodes[j].Link.Addr()); err == nil {
+					co.Back = append(co.Back, back)
+				}
 			}
 			if err != nil {
 				closeAll(held)
@@ -168,37 +179,6 @@ func (c *Cluster) start(ctx context.Context) error {
 	return c.WaitSettled(ctx)
 }
 
-// startRedis starts the primary and, for each region after the first, a
-// replica that replicates through a Link.
-func (c *Cluster) startRedis(ctx context.Context) error {
-	ro := redisserver.Options{Dir: filepath.Join(c.opts.Dir, "redis")}
-	p, err := redisserver.Start(ctx, ro, nil)
-	if err != nil {
-		return err
-	}
-	c.primary = p
-	for _, region := range c.opts.Regions[1:] {
-		link, err := NewLink("replica-"+region, p.Addr)
-		if err != nil {
-			return err
-		}
-		c.replicaLinks[region] = link
-		host, port, _ := net.SplitHostPort(link.Addr())
-		rro := ro
-		rro.Args = []string{"--replicaof", host, port}
-		r, err := redisserver.Start(ctx, rro, nil)
-		if err != nil {
-			return err
-		}
-		c.replicas = append(c.replicas, r)
-	}
-	if err := redisserver.WaitSynced(ctx, p, c.replicas...); err != nil {
-		return err
-	}
-	c.log.Debug("redis started", "primary", p.Addr, "replicas", len(c.replicas))
-	return nil
-}
-
 func (c *Cluster) startCoordinator(ctx context.Context, co *Coordinator) error {
 	proc, err := StartProcess(ctx, ProcessSpec{
 		Name: co.ID,
@@ -207,8 +187,9 @@ func (c *Cluster) startCoordinator(ctx context.Context, co *Coordinator) error {
 		Args: []string{"coordinator", "--insecure",
 			"--region", co.Region, "--id", co.ID, "--listen", co.Listen,
 			"--advertise", "http://" + co.Front.Addr(),
-			"--redis", "redis://" + co.Back.Addr(),
+			"--redis", redisURL(co.Back),
 			"--lease-ttl", c.opts.LeaseTTL.String(),
+			"--lease-replicas", "1", "--lease-replica-timeout", "250ms",
 			"--log-format", "json"},
 		// Probed directly, not through Front: a fault on the link must not
 		// make a restart look failed.
@@ -224,9 +205,9 @@ func (c *Cluster) startCoordinator(ctx context.Context, co *Coordinator) error {
 
 func (c *Cluster) startGateway(ctx context.Context, i int) error {
 	g := &c.gateways[i]
-	replica := c.primary.URL()
-	if i > 0 {
-		replica = c.replicas[i-1].URL()
+	nodeLinks := make([]*Link, len(c.nodes))
+	for j, n := range c.nodes {
+		nodeLinks[j] = n.Link
 	}
 	proc, err := StartProcess(ctx, ProcessSpec{
 		Name: g.region + "-g1",
@@ -234,7 +215,7 @@ func (c *Cluster) startGateway(ctx context.Context, i int) error {
 		Path: c.opts.Binary,
 		Args: []string{"gateway", "--insecure",
 			"--region", g.region, "--id", g.region + "-g1", "--listen", strings.TrimPrefix(g.url, "http://"),
-			"--redis", c.primary.URL(), "--redis-replica", replica,
+			"--redis", redisURL(nodeLinks), "--redis-replica", c.ReplicaNode(g.region).URL(),
 			"--log-format", "json"},
 		Ready:  c.probe(g.url + "/readyz"),
 		Logger: c.log,
@@ -333,18 +314,6 @@ func (c *Cluster) Coordinator(id string) *Coordinator {
 	}
 	return nil
 }
-
-// Primary is the store's primary.
-func (c *Cluster) Primary() *redisserver.Server { return c.primary }
-
-// Replicas are the replicas of the regions after the first, in order.
-func (c *Cluster) Replicas() []*redisserver.Server {
-	return append([]*redisserver.Server(nil), c.replicas...)
-}
-
-// ReplicaLink is the link region's replica replicates through (nil for
-// the first region, which reads from the primary).
-func (c *Cluster) ReplicaLink(region string) *Link { return c.replicaLinks[region] }
 
 // ShardMap returns GET /v1/shards from the first gateway that answers, in
 // region order (a gateway whose process is down is skipped).
@@ -557,11 +526,13 @@ func (c *Cluster) Stop() {
 		}
 		// Kill, not Stop: Stop removes the server's directory and its log.
 		// Nothing is persisted, so there is nothing to shut down cleanly.
-		for _, r := range c.replicas {
+		// Every process ever started, replaced ones too (Kill of a dead
+		// one does nothing).
+		c.mu.Lock()
+		servers := slices.Clone(c.servers)
+		c.mu.Unlock()
+		for _, r := range servers {
 			r.Kill()
-		}
-		if c.primary != nil {
-			c.primary.Kill()
 		}
 		c.http.CloseIdleConnections()
 	})
@@ -570,18 +541,30 @@ func (c *Cluster) Stop() {
 func (c *Cluster) links() []*Link {
 	var out []*Link
 	for _, co := range c.coords {
-		for _, l := range []*Link{co.Front, co.Back} {
+		for _, l := range append([]*Link{co.Front}, co.Back...) {
 			if l != nil {
 				out = append(out, l)
 			}
 		}
 	}
-	for _, r := range c.opts.Regions {
-		if l := c.replicaLinks[r]; l != nil {
-			out = append(out, l)
+	for _, n := range c.nodes {
+		for _, l := range []*Link{n.Link, n.Replication} {
+			if l != nil {
+				out = append(out, l)
+			}
 		}
 	}
 	return out
+}
+
+// redisURL is the redis:// URL naming every link's address, in order:
+// redis://h1:p1,h2:p2.
+func redisURL(links []*Link) string {
+	addrs := make([]string, len(links))
+	for i, l := range links {
+		addrs[i] = l.Addr()
+	}
+	return "redis://" + strings.Join(addrs, ",")
 }
 
 // holdPorts listens on n free loopback ports; the caller closes them just

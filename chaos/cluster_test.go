@@ -60,8 +60,21 @@ func TestCluster(t *testing.T) {
 	})
 	t.Logf("cluster started in %v", time.Since(begin).Round(time.Millisecond))
 	gws := c.Gateways()
-	if len(gws) != 2 || len(c.Coordinators()) != 4 || len(c.Replicas()) != 1 || c.ReplicaLink("eu-west") == nil {
-		t.Fatalf("cluster shape: gateways %v, %d coordinators, %d replicas", gws, len(c.Coordinators()), len(c.Replicas()))
+	nodes := c.RedisNodes()
+	if len(gws) != 2 || len(c.Coordinators()) != 4 || len(nodes) != 3 || len(c.Replicas()) != 2 ||
+		c.PrimaryNode() != nodes[0] || c.ReplicaNode("us-east") != nodes[1] || c.ReplicaNode("eu-west") != nodes[2] ||
+		c.ReplicaLink("eu-west") != nodes[2].Replication {
+		t.Fatalf("cluster shape: gateways %v, %d coordinators, %d redis nodes, %d replicas", gws, len(c.Coordinators()), len(nodes), len(c.Replicas()))
+	}
+	for _, co := range c.Coordinators() {
+		if len(co.Back) != len(nodes) {
+			t.Fatalf("%s has %d back links, want one per node (%d)", co.ID, len(co.Back), len(nodes))
+		}
+		for i, l := range co.Back {
+			if l.Upstream() != nodes[i].Link.Addr() {
+				t.Fatalf("%s: back link %d forwards to %s, want node %d's link %s", co.ID, i, l.Upstream(), i, nodes[i].Link.Addr())
+			}
+		}
 	}
 	hc := &http.Client{Timeout: 5 * time.Second}
 
@@ -238,6 +251,61 @@ func TestCluster(t *testing.T) {
 			owned.Round(time.Millisecond), n, time.Since(begin).Round(time.Millisecond))
 	})
 
+	// Twice: the second kills the node the first promoted.
+	for round := range 2 {
+		if !t.Run(fmt.Sprintf("redis-failover-%d", round), func(t *testing.T) {
+			oldPrimary := c.PrimaryNode()
+			begin := time.Now()
+			dead, promoted, err := c.Failover(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if dead != oldPrimary || promoted == nil || promoted == dead || c.PrimaryNode() != promoted {
+				t.Fatalf("failover: dead %v, promoted %v, primary now %v", dead, promoted, c.PrimaryNode())
+			}
+			for _, n := range c.RedisNodes() {
+				if up := n.Replication.Upstream(); up != c.Server(promoted).Addr {
+					t.Errorf("%s replicates from %s, want the new primary %s", n.Name(), up, c.Server(promoted).Addr)
+				}
+			}
+			// A write goes through again, through the same gateway.
+			dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
+			defer dcancel()
+			for i := 0; ; i++ {
+				req, _ := http.NewRequestWithContext(dctx, http.MethodPut, gws[0]+"/v1/namespaces/chaos/objects/f", strings.NewReader(fmt.Sprintf(`{"v":"%d-%d"}`, round, i)))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode/100 == 2 {
+						break
+					}
+				}
+				if dctx.Err() != nil {
+					t.Fatalf("no write succeeded within 15s of the failover (last: %v %v)", resp, err)
+				}
+				clPause(dctx, 50*time.Millisecond)
+			}
+			wrote := time.Since(begin)
+			oldSrv := c.Server(dead)
+			if err := c.RecoverNode(ctx, dead); err != nil {
+				t.Fatal(err)
+			}
+			if c.Server(dead) == oldSrv || dead.Link.Upstream() != c.Server(dead).Addr {
+				t.Fatalf("%s: process not replaced or link not repointed (%s → %s)", dead.Name(), dead.Link.Upstream(), c.Server(dead).Addr)
+			}
+			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+			defer scancel()
+			if err := c.WaitRedisSynced(sctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("redis failover %s → %s: write ok after %v, node recovered after %v", dead.Name(), promoted.Name(),
+				wrote.Round(time.Millisecond), time.Since(begin).Round(time.Millisecond))
+		}) {
+			return
+		}
+	}
+
 	if errs := c.UnexpectedExits(); len(errs) > 0 {
 		t.Errorf("unexpected exits: %v", errs)
 	}
@@ -313,16 +381,49 @@ func TestLinkFaults(t *testing.T) {
 	}
 	mustOK("reset cleared")
 
+	// Repointed, on the same address, with its toxics.
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "two") }))
+	defer srv2.Close()
+	addr := l.Addr()
+	if err := l.Latency(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetUpstream(srv2.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Addr() != addr || l.Upstream() != srv2.Listener.Addr().String() {
+		t.Fatalf("after SetUpstream: addr %s (was %s), upstream %s", l.Addr(), addr, l.Upstream())
+	}
+	begin := time.Now()
+	if body := clBody(t, ctx, hc, url); body != "two" {
+		t.Errorf("after SetUpstream the link answered %q, want the new upstream's", body)
+	}
+	if d := time.Since(begin); d < 200*time.Millisecond {
+		t.Errorf("latency lost by SetUpstream: request took %v", d)
+	}
+	if err := l.Clear(); err != nil {
+		t.Fatal(err)
+	}
+
 	if err := l.Cut(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := timed(); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("cut: %v, want connection refused", err)
 	}
+	// A cut link stays cut when repointed, and forwards there once restored.
+	if err := l.SetUpstream(srv.Listener.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := timed(); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("cut and repointed: %v, want connection refused", err)
+	}
 	if err := l.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	mustOK("restored")
+	if body := clBody(t, ctx, hc, url); body != "ok" {
+		t.Errorf("restored after SetUpstream: %q, want the first upstream's", body)
+	}
 	if err := l.Restore(); err != nil { // not cut: nothing to do
 		t.Fatal(err)
 	}
@@ -383,6 +484,18 @@ func TestProcess(t *testing.T) {
 	if tail := p.LogTail(1); tail != "bye" {
 		t.Errorf("LogTail(1) = %q, want bye", tail)
 	}
+	if err := p.RestartWith(ctx, "extra-arg"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p.LogPath()); !strings.Contains(string(b), "extra-arg") {
+		t.Errorf("RestartWith: the log's start line does not show the extra argument:\n%s", b)
+	}
+	if err := p.RestartWith(ctx, "x"); err == nil {
+		t.Error("RestartWith of a running process succeeded")
+	}
+	// Kill, not Terminate: "hello" is in the log already, so this run was
+	// "ready" before its trap was set.
+	p.Kill()
 	if err := p.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -412,6 +525,12 @@ func TestProcess(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "oops") {
 		t.Errorf("a process that exits while starting: %v", err)
 	}
+}
+
+func clBody(t *testing.T, ctx context.Context, hc *http.Client, url string) string {
+	t.Helper()
+	_, b := clDo(t, ctx, hc, http.MethodGet, url, "")
+	return string(b)
 }
 
 func clDo(t *testing.T, ctx context.Context, hc *http.Client, method, url, body string) (*http.Response, []byte) {

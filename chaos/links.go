@@ -108,6 +108,35 @@ func (l *Link) Restore() error {
 	return l.restoreLocked()
 }
 
+// SetUpstream points the link at another upstream (host:port), on the same
+// listen address: the proxy stops (closing every connection through it, so
+// clients reconnect and reach the new upstream), takes the new upstream and
+// starts again. Toxics stay. A cut link stays cut and forwards to upstream
+// once restored.
+func (l *Link) SetUpstream(upstream string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.errClosed()
+	}
+	l.proxy.Lock()
+	enabled := l.proxy.Enabled
+	l.proxy.Unlock()
+	// Stop waits for the accept loop to end, so nothing reads Upstream
+	// while it changes.
+	l.proxy.Stop()
+	l.proxy.Lock()
+	l.proxy.Upstream = upstream
+	l.proxy.Unlock()
+	if !enabled {
+		return nil
+	}
+	if err := l.proxy.Start(); err != nil {
+		return fmt.Errorf("chaos: link %s: restart on %s towards %s: %w", l.name, l.addr, upstream, err)
+	}
+	return nil
+}
+
 // Clear heals the link: every toxic is removed and a cut link restored.
 func (l *Link) Clear() error {
 	l.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,7 +66,7 @@ func StartProcess(ctx context.Context, spec ProcessSpec) (*Process, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Process{spec: spec, logPath: filepath.Join(spec.Dir, spec.Name+".log"), log: log.With("process", spec.Name)}
-	if err := p.start(ctx); err != nil {
+	if err := p.start(ctx, spec.Args); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -190,7 +191,16 @@ func (p *Process) Restart(ctx context.Context) error {
 	if p.Running() {
 		return fmt.Errorf("chaos: restart %s: still running", p.spec.Name)
 	}
-	return p.start(ctx)
+	return p.start(ctx, p.spec.Args)
+}
+
+// RestartWith is Restart with extra arguments after the spec's, for this
+// run only: a later Restart runs the spec's command as it was.
+func (p *Process) RestartWith(ctx context.Context, extra ...string) error {
+	if p.Running() {
+		return fmt.Errorf("chaos: restart %s: still running", p.spec.Name)
+	}
+	return p.start(ctx, append(slices.Clip(p.spec.Args), extra...))
 }
 
 // LogTail returns the last n lines of the process's log.
@@ -237,8 +247,8 @@ func (p *Process) signalLocked(sig syscall.Signal) error {
 	return nil
 }
 
-func (p *Process) start(ctx context.Context) error {
-	if err := p.spawn(); err != nil {
+func (p *Process) start(ctx context.Context, args []string) error {
+	if err := p.spawn(args); err != nil {
 		return err
 	}
 	if err := p.waitReady(ctx); err != nil {
@@ -250,7 +260,7 @@ func (p *Process) start(ctx context.Context) error {
 
 // spawn starts one run and the goroutine that notices its exit; that
 // goroutine ends when the process does, which Kill and Terminate force.
-func (p *Process) spawn() error {
+func (p *Process) spawn(args []string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.runningLocked() {
@@ -261,8 +271,14 @@ func (p *Process) spawn() error {
 		return fmt.Errorf("chaos: start %s: %w", p.spec.Name, err)
 	}
 	defer f.Close() // the child has its own copy
-	fmt.Fprintf(f, "--- chaos: %s start %s\n", time.Now().Format(time.RFC3339Nano), p.spec.Name)
-	cmd := exec.Command(p.spec.Path, p.spec.Args...)
+	// Only extra arguments are logged: the spec's are in every start, and
+	// a readiness check may look for a line of the process's own output.
+	extra := ""
+	if len(args) > len(p.spec.Args) {
+		extra = " with extra arguments " + strings.Join(args[len(p.spec.Args):], " ")
+	}
+	fmt.Fprintf(f, "--- chaos: %s start %s%s\n", time.Now().Format(time.RFC3339Nano), p.spec.Name, extra)
+	cmd := exec.Command(p.spec.Path, args...)
 	cmd.Dir = p.spec.Dir
 	cmd.Env = append(childEnv(), p.spec.Env...)
 	cmd.Stdout, cmd.Stderr = f, f

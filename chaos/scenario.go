@@ -2,7 +2,9 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +28,8 @@ type Env struct {
 	Cluster *Cluster
 	// Victim is the coordinator the fault hit, if it hit one.
 	Victim *Coordinator
+	// Node is the Redis node the fault hit, if it hit one.
+	Node *RedisNode
 }
 
 // ownerOf finds the coordinator that owns ns's shard now.
@@ -53,6 +57,47 @@ func (e *Env) laggingLink() (*Link, error) {
 	}
 	return l, nil
 }
+
+// eachLink applies f to every link and joins the errors.
+func eachLink(links []*Link, f func(*Link) error) error {
+	var errs []error
+	for _, l := range links {
+		errs = append(errs, f(l))
+	}
+	return errors.Join(errs...)
+}
+
+// restartSkewed restarts co with a skewed clock (see the clock-skew
+// scenario) and waits until it owns ns's shard again, so the skewed clock
+// governs a lease the workload uses.
+func restartSkewed(ctx context.Context, e *Env, co *Coordinator, ns string) error {
+	if err := co.Proc.Terminate(ctx); err != nil {
+		return fmt.Errorf("terminate %s: %w", co.ID, err)
+	}
+	if err := co.Proc.RestartWith(ctx, "--clock-offset", SkewOffset.String(), "--clock-rate", strconv.FormatFloat(SkewRate, 'f', -1, 64)); err != nil {
+		return fmt.Errorf("restart %s with a skewed clock: %w", co.ID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		_, id, err := e.Cluster.OwnerOf(wctx, ns)
+		if err == nil && id == co.ID {
+			return nil
+		}
+		if wctx.Err() != nil {
+			return fmt.Errorf("skewed %s did not take back the shard of %s (owner %q, %v)", co.ID, ns, id, err)
+		}
+		sleep(wctx, 50*time.Millisecond)
+	}
+}
+
+// SkewOffset and SkewRate are the clock-skew scenario's clock: 90s ahead
+// of the wall clock and running 0.5% slow, inside the leases' default 1%
+// drift bound.
+const (
+	SkewOffset = 90 * time.Second
+	SkewRate   = 0.995
+)
 
 // onOwner returns a Fault that finds ns's owner, remembers it as the victim
 // and does act to it.
@@ -97,8 +142,9 @@ func Scenarios(target string, ttl time.Duration) []Scenario {
 			// The owner cannot reach Redis (data held, never delivered): it
 			// must stop serving at its safe expiry.
 			Name: "owner-partitioned-from-redis", Target: target, Hold: 2*ttl + time.Second,
-			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return co.Back.Blackhole() }),
-			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return co.Back.Clear() }),
+			// Every one of its links to the Redis nodes is blackholed.
+			Fault: onOwner(target, func(_ context.Context, co *Coordinator) error { return eachLink(co.Back, (*Link).Blackhole) }),
+			Heal:  onVictim(func(_ context.Context, co *Coordinator) error { return eachLink(co.Back, (*Link).Clear) }),
 		},
 		{
 			Name: "latency-spike-500ms", Target: target, Hold: 3 * time.Second,
@@ -129,6 +175,47 @@ func Scenarios(target string, ttl time.Duration) []Scenario {
 				}
 				return l.Clear()
 			},
+		},
+		{
+			// The Redis primary dies; after DownAfter the most up-to-date
+			// replica is promoted and the others follow it, as Sentinel
+			// would do. Every acknowledged write waited for a replica
+			// (the workload's namespaces ask for one), so none may be
+			// lost. Heal brings the dead node back as a replica of the new
+			// primary; the next round kills that one.
+			Name: "primary-failover", Target: target, Hold: 3 * time.Second,
+			Fault: func(ctx context.Context, e *Env) error {
+				dead, _, err := e.Cluster.Failover(ctx)
+				e.Node = dead
+				return err
+			},
+			Heal: func(ctx context.Context, e *Env) error {
+				if e.Node == nil {
+					return nil
+				}
+				return e.Cluster.RecoverNode(ctx, e.Node)
+			},
+		},
+		{
+			// The owner of the target's shard runs with a clock 90s ahead
+			// and 0.5% slow (within the drift bound) for two lease TTLs,
+			// then normally again: neither an offset wall clock nor a
+			// drift within the bound may break an invariant.
+			Name: "clock-skew", Target: target, Hold: 2 * ttl,
+			Fault: func(ctx context.Context, e *Env) error {
+				co, err := e.ownerOf(ctx, target)
+				if err != nil {
+					return err
+				}
+				e.Victim = co
+				return restartSkewed(ctx, e, co, target)
+			},
+			Heal: onVictim(func(ctx context.Context, co *Coordinator) error {
+				if err := co.Proc.Terminate(ctx); err != nil {
+					return fmt.Errorf("terminate %s: %w", co.ID, err)
+				}
+				return co.Proc.Restart(ctx)
+			}),
 		},
 		{
 			Name: "rolling-restart", Target: target,

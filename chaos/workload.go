@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,16 @@ type Workload struct {
 	// failover buffering and the keys it makes stand between a fault and
 	// the client. Default 2 (half of the default 4); negative for none.
 	RawClients int
+	// Durability is what Prepare sets on every namespace of Keys. Nil:
+	// DefaultDurability. Invariant 3 promises no lost acknowledged write
+	// only for a write that waited for a replica quorum, so without one
+	// a primary failover may rightly lose writes.
+	Durability *api.Durability
 }
+
+// DefaultDurability is the workload's namespaces' durability: every
+// write waits until one replica has it, for at most 500ms.
+var DefaultDurability = api.Durability{Replicas: 1, Timeout: "500ms"}
 
 func (w Workload) withDefaults() Workload {
 	if w.Clients == 0 {
@@ -75,7 +85,84 @@ func (w Workload) withDefaults() Workload {
 	if w.RawClients == 0 {
 		w.RawClients = 2
 	}
+	if w.Durability == nil {
+		d := DefaultDurability
+		w.Durability = &d
+	}
 	return w
+}
+
+// Namespaces are the distinct namespaces of Keys, in order.
+func (w Workload) Namespaces() []string {
+	w = w.withDefaults()
+	var out []string
+	for _, k := range w.Keys {
+		ns, _, _ := strings.Cut(k, "/")
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// Prepare sets Durability on every namespace of the workload, through the
+// gateways (PUT /v1/namespaces/{ns}, which replaces the settings: no home
+// region), retrying each until a gateway answers 200 with the durability
+// applied or ctx ends. Run it once before the scenarios: the setting
+// lives in the store, so freshKeys in the same namespaces keep it.
+func (w Workload) Prepare(ctx context.Context) error {
+	w = w.withDefaults()
+	if len(w.Gateways) == 0 {
+		return errors.New("chaos: workload without gateways")
+	}
+	body, err := json.Marshal(api.NamespaceSettings{Durability: w.Durability})
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for _, ns := range w.Namespaces() {
+		var last error
+		for attempt := 0; ; attempt++ {
+			if last = w.putSettings(ctx, hc, w.Gateways[attempt%len(w.Gateways)], ns, body); last == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("chaos: durability of namespace %s: %w (last: %v)", ns, ctx.Err(), last)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func (w Workload) putSettings(ctx context.Context, hc *http.Client, gw, ns string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, gw+"/v1/namespaces/"+ns, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("PUT %s/v1/namespaces/%s: %s %s", gw, ns, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var got api.NamespaceSettings
+	if err := json.Unmarshal(b, &got); err != nil {
+		return fmt.Errorf("PUT %s/v1/namespaces/%s: %w", gw, ns, err)
+	}
+	var replicas int
+	if got.Durability != nil {
+		replicas = got.Durability.Replicas
+	}
+	if replicas != w.Durability.Replicas {
+		return fmt.Errorf("PUT %s/v1/namespaces/%s: settings %s do not have the durability asked for", gw, ns, b)
+	}
+	return nil
 }
 
 // Run runs the clients until ctx ends, recording every operation in h.
