@@ -240,7 +240,7 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 	writes := make([]store.Write, 0, len(ops))
 	wants := make([]int, 0, len(ops)) // replicas each write's namespace asks for
 	var dur store.Durability          // the batch waits for the most any write asks
-	var moved map[int]*api.Owner // owner lookups, one per shard
+	var moved map[int]*api.Owner      // owner lookups, one per shard
 	for _, o := range ops {
 		// A namespace change ahead of this write in the queue may have
 		// moved its namespace off the shard.
