@@ -20,8 +20,13 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Benchmarks: real redis-server, no -race (it distorts timings).
+# Benchmarks: real redis-server, no -race (it distorts timings). First the
+# harness's table (cmd/cpbench: real processes, every figure beside its
+# baseline and target; BENCH_ARGS passes flags, e.g. -duration 10s
+# -profile prof), then the packages' Go benchmarks.
+BENCH_ARGS ?=
 bench: deps
+	$(GO) run ./cmd/cpbench $(BENCH_ARGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/... ./cmd/internal/devcluster/
 
 # The chaos suite on real processes: every scenario (make test runs a short

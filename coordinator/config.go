@@ -44,8 +44,14 @@ type Config struct {
 	Placement Placement
 
 	// MaxBatch is the most writes one store.Apply carries. Default 128; at
-	// most store.MaxBatch.
+	// most store.MaxBatch. 1 turns group commit off.
 	MaxBatch int
+	// BatchWait bounds how long a busy writer holds a batch open for more
+	// writes: after a batch of n > 1 writes, the next one waits until n
+	// writes are queued (or MaxBatch) or BatchWait has passed, whichever is
+	// first. A writer whose last batch was a lone write never waits, so an
+	// idle owner adds no latency. Default 200µs; negative: never wait.
+	BatchWait time.Duration
 	// QueueDepth is how many writes (and namespace changes) may wait for a
 	// shard's writer; beyond it requests are shed with 429 overloaded.
 	// Default 1024.
@@ -78,7 +84,8 @@ type Config struct {
 
 // Placement tunes the placement loop; see shards.PlacerConfig.
 type Placement struct {
-	// Interval is the time between placement rounds. Default 500ms.
+	// Interval is the time between placement rounds. Default 100ms (see
+	// shards.PlacerConfig: most of a graceful handoff is this wait).
 	Interval time.Duration
 	// Grace is how long a shard must have had no owner before a
 	// coordinator outside its home region claims it. Default 5s.
@@ -92,11 +99,16 @@ type Placement struct {
 const (
 	DefaultShards           = 64
 	DefaultMaxBatch         = 128
+	DefaultBatchWait        = 200 * time.Microsecond
 	DefaultQueueDepth       = 1024
 	DefaultStoreTimeout     = 5 * time.Second
 	DefaultNamespaceRefresh = time.Second
 	DefaultShutdownTimeout  = 10 * time.Second
 )
+
+// maxBatchWait bounds Config.BatchWait: a longer hold is a latency bug, not
+// a tuning.
+const maxBatchWait = time.Second
 
 // DefaultConfig returns a Config with every default filled in except ID,
 // Region and Advertise.
@@ -105,11 +117,12 @@ func DefaultConfig() Config {
 		Shards: DefaultShards,
 		Lease:  leases.DefaultConfig(),
 		Placement: Placement{
-			Interval: 500 * time.Millisecond,
+			Interval: 100 * time.Millisecond,
 			Grace:    5 * time.Second,
 			Settle:   time.Second,
 		},
 		MaxBatch:         DefaultMaxBatch,
+		BatchWait:        DefaultBatchWait,
 		QueueDepth:       DefaultQueueDepth,
 		StoreTimeout:     DefaultStoreTimeout,
 		NamespaceRefresh: DefaultNamespaceRefresh,
@@ -129,6 +142,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.Placement.Grace, d.Placement.Grace)
 	setDefault(&c.Placement.Settle, d.Placement.Settle)
 	setDefault(&c.MaxBatch, d.MaxBatch)
+	setDefault(&c.BatchWait, d.BatchWait)
 	setDefault(&c.QueueDepth, d.QueueDepth)
 	setDefault(&c.StoreTimeout, d.StoreTimeout)
 	setDefault(&c.NamespaceRefresh, d.NamespaceRefresh)
@@ -181,6 +195,8 @@ func (c Config) Validate() error {
 		return bad("MaxBatch %d outside 1..%d", c.MaxBatch, store.MaxBatch)
 	case c.QueueDepth < 1:
 		return bad("QueueDepth %d below 1", c.QueueDepth)
+	case c.BatchWait > maxBatchWait:
+		return bad("BatchWait %s above %s", c.BatchWait, maxBatchWait)
 	case c.StoreTimeout < 0 || c.NamespaceRefresh < 0 || c.ShutdownTimeout < 0 || c.IdempotencyTTL < 0:
 		return bad("negative timeouts")
 	}

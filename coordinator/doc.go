@@ -21,8 +21,8 @@
 //   - Serialised, fenced writes. All writes of a shard go through its one
 //     writer. The writer drains up to MaxBatch queued writes into a single
 //     store.Apply carrying the lease's fencing token, checking the lease is
-//     valid right before: group commit without added latency (an idle writer
-//     applies a lone write at once). The store applies a batch only under
+//     valid right before: group commit (an idle writer applies a lone write at
+//     once; a busy one holds a batch open for at most BatchWait). The store applies a batch only under
 //     the shard's current token, so a former owner can never write. A write
 //     answered 421 or 503 no_owner was not applied and is safe to retry.
 //   - Namespaces stay put. A write is refused with 421 unless its namespace

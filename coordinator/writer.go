@@ -37,9 +37,14 @@ func newOp(log *slog.Logger) *op { return &op{log: log, done: make(chan reply, 1
 
 // writer serialises one shard's writes under one lease. It drains its queue
 // in batches of up to MaxBatch writes, each applied with one store.Apply
-// under the lease's token: group commit without waiting, because a batch is
-// whatever queued while the previous one was being applied. It ends when the
-// lease does, answering whatever is still queued (nothing of it was applied).
+// under the lease's token: group commit. A batch is whatever queued while
+// the previous one was being applied; a busy writer (its last batch held
+// more than one write) also holds the next batch open for up to BatchWait
+// until as many writes as last time are queued, because closed-loop callers
+// answered by the last batch send their next writes a moment after it
+// returns. An idle writer applies a lone write at once. The writer ends
+// when the lease does, answering whatever is still queued (nothing of it
+// was applied).
 type writer struct {
 	c       *Coordinator
 	shard   int
@@ -53,6 +58,9 @@ type writer struct {
 	// synced is set once the namespace settings were reloaded after the
 	// lease was acquired; until then the writer serves nothing.
 	synced atomic.Bool
+
+	// lastBatch is the size of the last batch applied; only run touches it.
+	lastBatch int
 
 	mu       sync.Mutex
 	queue    []*op
@@ -139,6 +147,49 @@ func (w *writer) take() []*op {
 	return ops
 }
 
+// linger holds a busy writer's next batch open: it returns once as many
+// writes as the last batch held (at most MaxBatch) are queued, a task is at
+// the head, the writer closed, the lease ended, or BatchWait passed. It
+// returns at once when nothing is queued (run then sleeps until a write
+// arrives) or the last batch was a lone write. The wait is on the real
+// clock: it is a latency bound, not a lease computation.
+func (w *writer) linger() {
+	target := min(w.lastBatch, w.c.cfg.MaxBatch)
+	if w.c.cfg.BatchWait <= 0 || target <= 1 {
+		return
+	}
+	var timer *time.Timer
+	for {
+		n, ready := w.queuedWrites()
+		if ready || n == 0 || n >= target {
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(w.c.cfg.BatchWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-w.wake:
+		case <-timer.C:
+			return
+		case <-w.lease.Done():
+			return
+		}
+	}
+}
+
+// queuedWrites counts the writes at the head of the queue; ready says the
+// batch must not wait (a task is queued behind or at the head, or the writer
+// closed).
+func (w *writer) queuedWrites() (n int, ready bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for n < len(w.queue) && w.queue[n].task == nil {
+		n++
+	}
+	return n, w.closed || n < len(w.queue)
+}
+
 // takeAll empties the queue.
 func (w *writer) takeAll() []*op {
 	w.mu.Lock()
@@ -177,6 +228,7 @@ func (w *writer) run(ctx context.Context) {
 		if !w.synced.Load() && !w.sync(ctx) {
 			continue
 		}
+		w.linger()
 		if ops := w.take(); len(ops) > 0 {
 			w.process(ctx, ops)
 			continue
@@ -220,6 +272,7 @@ func (w *writer) sync(ctx context.Context) bool {
 }
 
 func (w *writer) process(ctx context.Context, ops []*op) {
+	w.lastBatch = len(ops)
 	if t := ops[0].task; t != nil {
 		tctx, cancel := context.WithTimeout(ctx, w.c.cfg.StoreTimeout)
 		rep := t(tctx, w)

@@ -27,7 +27,10 @@ type PlacerConfig struct {
 	Self store.Member
 	// Shards is the cluster's shard count (from store.InitCluster). Required.
 	Shards int
-	// Interval is the time between placement rounds. Default 500ms.
+	// Interval is the time between placement rounds. Default 100ms: a
+	// shard released by a coordinator that stops gracefully waits for the
+	// next round of its successor, so the interval is most of a graceful
+	// handoff; a round costs three store round trips.
 	Interval time.Duration
 	// Grace is how long a shard must have had no owner before a coordinator
 	// outside its home region claims it. Default 5s.
@@ -87,7 +90,7 @@ func NewPlacer(st PlacerStore, k *leases.Keeper, cfg PlacerConfig) (*Placer, err
 		return nil, fmt.Errorf("shards: placer: shard count %d", cfg.Shards)
 	}
 	if cfg.Interval == 0 {
-		cfg.Interval = 500 * time.Millisecond
+		cfg.Interval = 100 * time.Millisecond
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = 5 * time.Second

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/coordinator"
@@ -34,6 +35,9 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	leaseTTL := fs.Duration("lease-ttl", 0, "lease TTL (default 6s)")
 	leaseReplicas := fs.Int("lease-replicas", 0, "Redis replicas that must acknowledge (WAIT) a lease grant or renewal before it counts; set it to 1 or more when a replica may be promoted")
 	leaseReplicaTimeout := fs.Duration("lease-replica-timeout", 200*time.Millisecond, "how long a grant or renewal waits for --lease-replicas")
+	debugListen := fs.String("debug-listen", "", "HOST:PORT to serve Go's profiler (/debug/pprof/) on, without authentication: keep it on loopback (default: off)")
+	maxBatch := fs.Int("max-batch", coordinator.DefaultMaxBatch, "most writes of one shard applied in one store round trip (1 turns group commit off)")
+	batchWait := fs.Duration("batch-wait", coordinator.DefaultBatchWait, "how long a busy shard writer holds a batch open for more writes (0 or negative: never)")
 	var files secure.CoordinatorFiles
 	fs.StringVar(&files.CertFile, "tls-cert", "", "the coordinator's certificate (PEM, with chain, carrying its coordinator identity); reloaded when it changes")
 	fs.StringVar(&files.KeyFile, "tls-key", "", "the key of --tls-cert")
@@ -85,7 +89,16 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	reg := prometheus.NewRegistry()
+	if err := countRoundTrips(reg, rc, "primary"); err != nil {
+		return err
+	}
 	cfg := coordinator.DefaultConfig()
+	cfg.Registerer = reg
+	cfg.MaxBatch, cfg.BatchWait = *maxBatch, *batchWait
+	if cfg.BatchWait == 0 {
+		cfg.BatchWait = -1 // the flag's 0 means never; the Config's means the default
+	}
 	cfg.ID, cfg.Region, cfg.Advertise, cfg.Shards = *id, *region, *advertise, *shardCount
 	if *leaseTTL != 0 {
 		cfg.Lease.TTL = *leaseTTL
@@ -111,6 +124,9 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	loop := co.Run
 	if sec != nil {
 		loop = alongside(co.Run, sec.Run)
+	}
+	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		return err
 	}
 	return runServer(ctx, l, tlsConfig, co.Handler(), loop, log)
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/gateway"
 	"github.com/cpgw/cpgw/store/redisstore"
@@ -21,6 +23,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	replicaURL := fs.String("redis-replica", "", "redis:// URL of this region's replica (one server), for local reads (default: the primary)")
 	redisCA := fs.String("redis-ca", "", "CA bundle a rediss:// server's certificate must chain to (default: the system roots)")
 	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (local experiments only)")
+	debugListen := fs.String("debug-listen", "", "HOST:PORT to serve Go's profiler (/debug/pprof/) on, without authentication: keep it on loopback (default: off)")
 	shardCount := fs.Int("shards", 0, "shard count proposed if the cluster has none recorded (default 64; the recorded count wins)")
 	var files secure.GatewayFiles
 	fs.StringVar(&files.CertFile, "tls-cert", "", "the gateway's certificate (PEM, with chain): served to clients and presented to coordinators; reloaded when it changes")
@@ -66,6 +69,11 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pc.Close()
+	reg := prometheus.NewRegistry()
+	cfg.Registerer, cfg.Gatherer = reg, reg
+	if err := countRoundTrips(reg, pc, "primary"); err != nil {
+		return err
+	}
 	primary, err := redisstore.New(pc, redisstore.Config{})
 	if err != nil {
 		return err
@@ -81,6 +89,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 		defer rc.Close()
+		if err := countRoundTrips(reg, rc, "replica"); err != nil {
+			return err
+		}
 		if replica, err = redisstore.New(rc, redisstore.Config{}); err != nil {
 			return err
 		}
@@ -97,6 +108,9 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	loop := g.Run
 	if sec != nil {
 		loop = alongside(g.Run, sec.Run)
+	}
+	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		return err
 	}
 	return runServer(ctx, l, tlsConfig, g.Handler(), loop, log)
 }

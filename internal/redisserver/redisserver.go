@@ -39,6 +39,9 @@ type Server struct {
 // URL returns the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
+// Pid is the server's process id (for CPU accounting by benchmarks).
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Client returns a new go-redis client for the server; the caller closes it.
 func (s *Server) Client() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.Addr})

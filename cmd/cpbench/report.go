@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// row is one line of the table.
+type row struct {
+	name, load  string
+	cpgw, base  *result // base may be nil
+	ratio       string
+	target, met string
+}
+
+func us(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond))
+}
+
+func rps(r *result) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", r.throughput())
+}
+
+func perCPU(r *result) string {
+	if r == nil || r.cpu == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", r.perCPUSecond())
+}
+
+func lat(r *result) string {
+	if r == nil {
+		return "- / - / -"
+	}
+	return us(r.quantile(0.50)) + " / " + us(r.quantile(0.99)) + " / " + us(r.quantile(0.999))
+}
+
+func errs(r *result) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprint(r.errors)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}
+
+func ratioOf(a, b *result) float64 {
+	if a == nil || b == nil || b.throughput() == 0 {
+		return 0
+	}
+	return a.throughput() / b.throughput()
+}
+
+// rows turns the report into the table, with each target and whether it
+// was met.
+func (rep *report) rows() []row {
+	var rs []row
+	a, b, c := rep.reads, rep.writes, rep.batch
+
+	ra := ratioOf(a.cpgw, a.base)
+	rs = append(rs, row{"(a) local read vs bare GET", a.cpgw.mode, a.cpgw, a.base,
+		fmt.Sprintf("%.2f×", ra), "≥ 0.80×", verdict(ra >= 0.8)})
+	dp99 := a.cpgwOpen.quantile(0.99) - a.baseOpen.quantile(0.99)
+	rs = append(rs, row{"(a) local read vs bare GET", a.cpgwOpen.mode, a.cpgwOpen, a.baseOpen,
+		fmt.Sprintf("p99 %+.0f µs", float64(dp99)/1e3), "p99 ≤ +150 µs", verdict(dp99 <= 150*time.Microsecond)})
+
+	rb := ratioOf(b.cpgw, b.base)
+	rs = append(rs, row{"(b) write via owner vs bare SET", b.cpgw.mode, b.cpgw, b.base,
+		fmt.Sprintf("%.2f×", rb), "≥ 0.60×", verdict(rb >= 0.6)})
+	dw := b.cpgwOpen.quantile(0.99) - b.baseOpen.quantile(0.99)
+	rs = append(rs, row{"(b) write via owner vs bare SET", b.cpgwOpen.mode, b.cpgwOpen, b.baseOpen,
+		fmt.Sprintf("p99 %+.0f µs", float64(dw)/1e3), "-", "-"})
+
+	rc := ratioOf(c.batched, c.unbatched)
+	rs = append(rs, row{"(c) batched vs unbatched, one shard", c.batched.mode, c.batched, c.unbatched,
+		fmt.Sprintf("%.2f×", rc), "≥ 3×", verdict(rc >= 3)})
+	rs = append(rs, row{"(c) Redis round trips per write", c.batched.mode, nil, nil,
+		fmt.Sprintf("%.3f (unbatched %.3f; mean batch %.1f)", c.batchedRTT, c.unbatchedRTT, c.batchedSize),
+		"≤ 0.1", verdict(c.batchedRTT > 0 && c.batchedRTT <= 0.1)})
+	rw := ratioOf(c.wait, c.batched)
+	rs = append(rs, row{"(c) WAIT 1 replica vs none, batched", c.wait.mode, c.wait, c.batched,
+		fmt.Sprintf("%.2f× (%.3f round trips/write)", rw, c.waitRTT), "≥ 0.80×", verdict(rw >= 0.8)})
+
+	rd := ratioOf(rep.strong, a.cpgw)
+	rs = append(rs, row{"(d) strong vs local read", rep.strong.mode, rep.strong, a.cpgw,
+		fmt.Sprintf("%.2f×", rd), "-", "-"})
+
+	kill, hand := median(rep.rec.kills), median(rep.rec.handoffs)
+	rs = append(rs, row{"(e) owner SIGKILL → first write", fmt.Sprintf("median of %d", len(rep.rec.kills)), nil, nil,
+		fmt.Sprintf("%s (TTL %s; all %s)", kill.Round(time.Millisecond), rep.ttl, durs(rep.rec.kills)),
+		"≤ TTL + 1 s", verdict(len(rep.rec.kills) > 0 && kill <= rep.ttl+time.Second)})
+	rs = append(rs, row{"(e) graceful handoff → first write", fmt.Sprintf("median of %d", len(rep.rec.handoffs)), nil, nil,
+		fmt.Sprintf("%s (all %s)", hand.Round(time.Millisecond), durs(rep.rec.handoffs)),
+		"≤ 100 ms", verdict(len(rep.rec.handoffs) > 0 && hand <= 100*time.Millisecond)})
+	return rs
+}
+
+func durs(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.Round(time.Millisecond).String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// print writes the table as Markdown: (f), requests per CPU-second of the
+// serving processes, is a column of every load row.
+func (rep *report) print(w io.Writer) {
+	fmt.Fprintln(w, "| measurement | load | req/s | p50 / p99 / p999 µs | errors | req per CPU-s | baseline req/s | baseline p50 / p99 / p999 µs | baseline req per CPU-s | ratio | target | met |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	for _, r := range rep.rows() {
+		cp, cl, ce, cc := "-", "-", "-", "-"
+		if r.cpgw != nil {
+			cp, cl, ce, cc = rps(r.cpgw), lat(r.cpgw), errs(r.cpgw), perCPU(r.cpgw)
+		}
+		bp, bl, bc := "-", "-", "-"
+		if r.base != nil {
+			bp, bl, bc = rps(r.base), lat(r.base), perCPU(r.base)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.name, r.load, cp, cl, ce, cc, bp, bl, bc, r.ratio, r.target, r.met)
+	}
+}
