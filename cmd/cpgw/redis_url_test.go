@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/cpgw/cpgw/internal/certs"
 	"github.com/cpgw/cpgw/internal/redisserver"
+	"github.com/cpgw/cpgw/internal/redistest"
 )
 
 func TestSplitRedisHosts(t *testing.T) {
@@ -167,44 +166,11 @@ func TestRedisClientHostList(t *testing.T) {
 // Over rediss:// each candidate is verified under its own host name, not
 // the first one's: A's certificate names only 127.0.0.1, B's only localhost.
 func TestRedisTLSHostList(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := certs.NewCA("redis test CA", time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.crt")
-	if err := ca.Write(caFile, filepath.Join(dir, "ca.key")); err != nil {
-		t.Fatal(err)
-	}
+	x := redistest.NewTLS(t)
+	caFile := x.CAFile
 	ctx := context.Background()
-	startTLS := func(name string, req certs.Request, replicaOf *redisserver.Server) (*redisserver.Server, string) {
-		req.CommonName, req.Server, req.TTL, req.Now = name, true, time.Hour, time.Now()
-		pair, err := ca.Issue(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certFile, keyFile := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
-		if err := pair.Write(certFile, keyFile); err != nil {
-			t.Fatal(err)
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-		s, err := redisserver.Start(ctx, redisserver.Options{Dir: dir, Args: []string{
-			"--tls-port", port, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
-			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no",
-		}}, replicaOf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Stop)
-		return s, port
-	}
-	a, aPort := startTLS("redis-a", certs.Request{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, nil)
-	_, bPort := startTLS("redis-b", certs.Request{DNSNames: []string{"localhost"}}, a)
+	a, aPort := x.Start(t, "redis-a", certs.Request{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}, nil)
+	_, bPort := x.Start(t, "redis-b", certs.Request{DNSNames: []string{"localhost"}}, a)
 
 	c, err := redisClient(ctx, "rediss://localhost:"+bPort+",127.0.0.1:"+aPort, caFile)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/cpgw/cpgw/internal/certs"
 	"github.com/cpgw/cpgw/internal/redisserver"
+	"github.com/cpgw/cpgw/internal/redistest"
 )
 
 // start starts a redis-server (a replica of replicaOf if non-nil), stopped
@@ -441,37 +441,12 @@ func TestParseRole(t *testing.T) {
 // Over TLS the client (and its probes) handshake with each candidate,
 // verifying it under its own host name.
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca, err := certs.NewCA("redis test CA", time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(dir, "ca.crt")
-	if err := ca.Write(caFile, filepath.Join(dir, "ca.key")); err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.Issue(certs.Request{CommonName: "redis", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, Server: true, TTL: time.Hour, Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "redis.crt"), filepath.Join(dir, "redis.key")
-	if err := pair.Write(certFile, keyFile); err != nil {
-		t.Fatal(err)
-	}
-	tlsArgs := func() (string, []string) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-		return "127.0.0.1:" + port, []string{"--tls-port", port, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
-			"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}
-	}
-	aTLS, aArgs := tlsArgs()
-	a := start(t, nil, aArgs...)
-	bTLS, bArgs := tlsArgs()
-	b := start(t, a, bArgs...) // replicates over the plain port
+	x := redistest.NewTLS(t)
+	ip := certs.Request{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	a, aPort := x.Start(t, "redis-a", ip, nil)
+	b, bPort := x.Start(t, "redis-b", ip, a) // replicates over the plain port
+	aTLS, bTLS := "127.0.0.1:"+aPort, "127.0.0.1:"+bPort
+	ca := x.CA
 	synced(t, a, b)
 
 	roots := x509.NewCertPool()
