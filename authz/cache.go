@@ -14,10 +14,14 @@ import (
 // extended by caching. A cache belongs to one key set: a reload that changes
 // the keys starts an empty one, so a token of a removed key stops working at
 // once.
+//
+// Hits, nearly every request, share a read lock: under one mutex, every
+// request of every core queued on the same lock for a map lookup. The
+// write lock is taken only to insert and to drop an entry found expired.
 type tokenCache struct {
 	max int
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	entries map[[sha256.Size]byte]cacheEntry
 }
 
@@ -38,16 +42,24 @@ func newTokenCache(max int) *tokenCache {
 // get returns the identity of a cached token that has not expired at now.
 // The groups are a copy: callers may keep or change them.
 func (c *tokenCache) get(k [sha256.Size]byte, now time.Time) (Identity, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
 	e, ok := c.entries[k]
+	c.mu.RUnlock()
 	if !ok {
 		return Identity{}, false
 	}
 	if !now.Before(e.exp) {
-		delete(c.entries, k)
+		c.mu.Lock()
+		// Another request may have put a fresh entry for the token since
+		// the read lock was released; drop only one that is still expired.
+		if e2, ok := c.entries[k]; ok && !now.Before(e2.exp) {
+			delete(c.entries, k)
+		}
+		c.mu.Unlock()
 		return Identity{}, false
 	}
+	// e is a copy; its Groups slice is shared with the entry and never
+	// changed in place, so cloning it outside the lock is safe.
 	id := e.id
 	id.Groups = slices.Clone(id.Groups)
 	return id, true
@@ -84,7 +96,7 @@ func (c *tokenCache) put(k [sha256.Size]byte, id Identity, exp, now time.Time) {
 
 // len returns the number of entries, expired ones included.
 func (c *tokenCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	return len(c.entries)
 }

@@ -29,6 +29,33 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(body, '\n'))
 }
 
+// writeObject writes o like writeJSON, without reflection and with a
+// pooled buffer: it is the local read's response.
+func writeObject(w http.ResponseWriter, status int, o *api.Object) {
+	buf := getBuf()
+	defer putBuf(buf)
+	body, ok := appendObject((*buf)[:0], o)
+	if !ok {
+		// encoding/json decides, 500 included. A copy, so that only this
+		// rare path moves the object to the heap.
+		slow := *o
+		writeJSON(w, status, &slow)
+		return
+	}
+	body = append(body, '\n')
+	*buf = body // keep the grown buffer for the next response
+	// Canonical keys assigned directly, with one backing array, instead of
+	// one allocation per Set.
+	vals := []string{"application/json", strconv.Itoa(len(body))}
+	h := w.Header()
+	h["Content-Type"] = vals[0:1:1]
+	h["Content-Length"] = vals[1:2:2]
+	w.WriteHeader(status)
+	// net/http copies the body into its own buffer before Write returns,
+	// so the pooled buffer may be reused afterwards.
+	w.Write(body)
+}
+
 // writeError writes an api.ErrorBody. 503 and 429 always carry Retry-After
 // (the contract's promise), the caller's own if it set one.
 func writeError(w http.ResponseWriter, status int, code, message string) {

@@ -53,6 +53,8 @@ type Gateway struct {
 	gatherer prometheus.Gatherer
 	client   *http.Client
 	handler  http.Handler
+	// servedBy is the X-Served-By value of local reads, built once.
+	servedBy string
 	// ownTransport is the transport New created, closed by Run on exit;
 	// nil when Config.Transport was given (its owner closes it).
 	ownTransport *http.Transport
@@ -72,7 +74,7 @@ func New(primary Primary, replica Replica, cfg Config) (*Gateway, error) {
 	cfg = cfg.withDefaults()
 	// Every line names its gateway: several run in one process under cpgw dev.
 	cfg.Logger = cfg.Logger.With("gateway", cfg.ID, "region", cfg.Region)
-	g := &Gateway{cfg: cfg, replica: replica}
+	g := &Gateway{cfg: cfg, replica: replica, servedBy: cfg.Region + "/" + cfg.ID}
 
 	reg, gath := cfg.Registerer, cfg.Gatherer
 	if reg == nil {

@@ -166,7 +166,11 @@ type readParams struct {
 
 // parseReadParams parses consistency, maxStaleness and minVersion.
 func parseReadParams(r *http.Request, defaultMaxStaleness time.Duration) (readParams, *inputError) {
-	q := r.URL.Query()
+	// Most reads have no query: skip parsing it into an empty map.
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	p := readParams{maxStaleness: defaultMaxStaleness}
 	if vs, ok := q[api.QueryConsistency]; ok {
 		switch strings.Join(vs, ",") {

@@ -30,6 +30,8 @@ type metrics struct {
 	refreshes *prometheus.CounterVec // trigger (start, tick, demand), result
 
 	all []prometheus.Collector // everything above, plus the gauge funcs
+
+	hot hotPath // resolved children of requests and reads
 }
 
 // newMetrics creates the instruments, with gauges that read the staleness
@@ -85,6 +87,7 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		Name: "cpgw_gateway_failover_held_requests",
 		Help: "Requests held waiting for a reachable shard owner (failover buffering).",
 	}, func() float64 { return float64(held()) })
+	m.hot = newHotPath(m.requests, m.reads)
 	m.all = []prometheus.Collector{
 		m.requests, m.forwards, m.retries, m.breakerState, m.reads, m.refreshes, stalenessGauge, ageGauge, heldGauge,
 	}

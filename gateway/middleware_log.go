@@ -3,7 +3,6 @@ package gateway
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -42,16 +41,36 @@ func (g *Gateway) accessLog(next http.Handler) http.Handler {
 		if !knownMethod(method) {
 			method = "other" // arbitrary methods must not become label values
 		}
-		g.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status), consistency).Observe(elapsed.Seconds())
+		g.metrics.request(route, method, status, consistency).Observe(elapsed.Seconds())
 
 		level := slog.LevelInfo
 		if probeRoutes[route] {
 			level = slog.LevelDebug
 		}
-		logger(r.Context()).Log(r.Context(), level, "request",
-			"method", r.Method, "path", r.URL.EscapedPath(), "route", route,
-			"status", status, "bytes", ww.BytesWritten(), "duration", elapsed,
-			"consistency", consistency, "remote", r.RemoteAddr)
+		// The same line as logger(ctx).Log would write (the request_id
+		// attribute first), but checked for the level before any
+		// attribute is built, and with typed attributes instead of boxed
+		// arguments.
+		ctx := r.Context()
+		base, id := slog.Default(), ""
+		c, inRequest := ctx.Value(loggerKey{}).(*requestCtx)
+		if inRequest {
+			base, id = c.base, c.id
+		}
+		if !base.Enabled(ctx, level) {
+			return
+		}
+		attrs := [...]slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", r.Method), slog.String("path", r.URL.EscapedPath()), slog.String("route", route),
+			slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()), slog.Duration("duration", elapsed),
+			slog.String("consistency", consistency), slog.String("remote", r.RemoteAddr),
+		}
+		a := attrs[:]
+		if !inRequest {
+			a = a[1:] // outside withRequestID: no id, as logger(ctx) gives
+		}
+		base.LogAttrs(ctx, level, "request", a...)
 	})
 }
 

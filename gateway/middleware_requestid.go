@@ -5,13 +5,14 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/cpgw/cpgw/api"
 )
 
-// loggerKey is the context key of the request's logger.
+// loggerKey is the context key of the request's *requestCtx.
 type loggerKey struct{}
 
 // withRequestID gives every request an id: the client's X-Request-Id if it
@@ -26,12 +27,41 @@ func withRequestID(base *slog.Logger) func(http.Handler) http.Handler {
 			if !validRequestID(id) {
 				id = rand.Text()
 			}
-			w.Header().Set(api.HeaderRequestID, id)
-			ctx := context.WithValue(r.Context(), middleware.RequestIDKey, id)
-			ctx = context.WithValue(ctx, loggerKey{}, base.With("request_id", id))
-			next.ServeHTTP(w, r.WithContext(ctx))
+			w.Header()[api.HeaderRequestID] = []string{id} // canonical key: Set without the lookup
+			next.ServeHTTP(w, r.WithContext(&requestCtx{Context: r.Context(), id: id, idValue: id, base: base}))
 		})
 	}
+}
+
+// requestCtx carries the request id and the logger under one context
+// value instead of two context.WithValue layers, and builds the logger
+// with its request_id attribute only when something logs: a request that
+// logs nothing (or only at a disabled level) allocates no logger.
+type requestCtx struct {
+	context.Context
+	id string
+	// idValue is id boxed once: Value runs for every GetReqID, and
+	// returning the string itself would allocate an interface each time.
+	idValue any
+	base    *slog.Logger
+
+	once sync.Once
+	log  *slog.Logger
+}
+
+func (c *requestCtx) Value(key any) any {
+	switch key {
+	case middleware.RequestIDKey:
+		return c.idValue
+	case loggerKey{}:
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *requestCtx) logger() *slog.Logger {
+	c.once.Do(func() { c.log = c.base.With("request_id", c.id) })
+	return c.log
 }
 
 // validRequestID accepts what can be echoed and logged safely: 1..128
@@ -54,8 +84,8 @@ func requestID(ctx context.Context) string { return middleware.GetReqID(ctx) }
 
 // logger returns the request's logger, which carries its id.
 func logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if c, ok := ctx.Value(loggerKey{}).(*requestCtx); ok {
+		return c.logger()
 	}
 	return slog.Default()
 }
