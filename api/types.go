@@ -45,7 +45,8 @@ type NamespaceSettings struct {
 	Shard *int `json:"shard,omitempty"`
 }
 
-// Durability is a namespace's replica quorum: {"replicas": 2, "timeout": "100ms"}.
+// Durability is a namespace's replica quorum: {"replicas": 2, "timeout":
+// "100ms"}, or {"replicas": "majority", "minReplicas": 1, "timeout": "100ms"}.
 //
 // A write is acknowledged only once Replicas replicas have it (Redis WAIT),
 // and it survives the loss of the primary when one of them is promoted. If
@@ -53,12 +54,31 @@ type NamespaceSettings struct {
 // quorum_not_reached: the write may have been applied, and repeating it with
 // the same Idempotency-Key is the safe answer (the repeat replays the first
 // outcome and waits for the replicas again).
+//
+// With Majority the count follows the replicas attached to the primary when
+// the write is applied: a majority of all copies, the primary's included
+// ((n+1)/2 of n attached replicas), and never fewer than MinReplicas. It
+// keeps asking for a majority as replicas are added or removed, without a
+// settings change.
+//
+// Its JSON is encoded by hand (durability.go), because "replicas" is a number or
+// the string "majority".
 type Durability struct {
-	// Replicas is how many replicas must acknowledge; 0 means none (1..16).
-	Replicas int `json:"replicas"`
+	// Replicas is how many replicas must acknowledge; 0 means none (0..16).
+	// Ignored with Majority.
+	Replicas int
+	// Majority asks for a majority of the attached replicas instead of a
+	// fixed count: "replicas": "majority".
+	Majority bool
+	// MinReplicas is the floor of a Majority count (0..16); it must be 0
+	// without Majority.
+	MinReplicas int
 	// Timeout is a Go duration bounding the wait; default DefaultReplicaTimeout.
-	Timeout string `json:"timeout,omitempty"`
+	Timeout string
 }
+
+// MaxReplicas bounds Durability.Replicas and Durability.MinReplicas.
+const MaxReplicas = 16
 
 // DefaultReplicaTimeout is the Durability.Timeout of a setting that gives none.
 const DefaultReplicaTimeout = 500 * time.Millisecond

@@ -55,6 +55,7 @@ type Coordinator struct {
 	announcer *leases.Announcer
 	met       *metrics
 	ns        *nsCache
+	quorum    *quorum // resolves majority durabilities (quorum.go)
 	inflight  inflight
 	handler   http.Handler
 
@@ -117,6 +118,7 @@ func New(st Store, cfg Config) (*Coordinator, error) {
 		fatal:    make(chan error, 1),
 	}
 	c.workCtx, c.cancelWork = context.WithCancel(context.Background())
+	c.quorum = newQuorum(st, c.log, met.attachedReplicas, cfg.Clock, cfg.StoreTimeout)
 	c.announcer, err = leases.NewAnnouncer(memberTracker{st: st, c: c}, c.self, leases.AnnouncerConfig{
 		TTL:    keeper.Config().TTL,
 		Clock:  cfg.Clock,

@@ -182,7 +182,7 @@ func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string,
 			log.Warn("namespace settings reload after a change failed", "err", err)
 		}
 		log.Info("namespace settings changed", "home_region", home, "from_shard", cur.Shard, "to_shard", stored.Shard,
-			"replicas", dur.Replicas, "replica_timeout", dur.Timeout)
+			"replicas", dur.Replicas, "majority", dur.Majority, "replica_timeout", dur.Timeout)
 		return settingsReply(stored)
 	}
 }
@@ -190,22 +190,38 @@ func (c *Coordinator) namespaceTask(reqLog *slog.Logger, namespace, home string,
 func settingsReply(ns store.Namespace) reply {
 	shard := ns.Shard
 	body := api.NamespaceSettings{Namespace: ns.Name, HomeRegion: ns.HomeRegion, Shard: &shard}
-	if d := ns.Durability; d.Replicas > 0 {
+	switch d := ns.Durability; {
+	case d.Majority:
+		body.Durability = &api.Durability{Majority: true, MinReplicas: d.Replicas, Timeout: d.Timeout.String()}
+	case d.Replicas > 0:
 		body.Durability = &api.Durability{Replicas: d.Replicas, Timeout: d.Timeout.String()}
 	}
 	return reply{status: http.StatusOK, body: body}
 }
 
 // parseDurability checks a namespace's durability setting; nil or zero
-// replicas is none.
+// replicas is none. A majority keeps its floor (minReplicas) in Replicas and
+// stays a majority even with a floor of 0: it is resolved per batch
+// (quorum.go). The JSON decoder already refused malformed counts
+// (api.ErrInvalidDurability); the bounds are checked again for settings
+// built in Go.
 func parseDurability(d *api.Durability) (store.Durability, *apiError) {
-	if d == nil || (d.Replicas == 0 && d.Timeout == "") {
+	if d == nil || (!d.Majority && d.Replicas == 0 && d.MinReplicas == 0 && d.Timeout == "") {
 		return store.Durability{}, nil
 	}
 	if d.Replicas < 0 || d.Replicas > store.MaxReplicas {
-		return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.replicas %d outside 0..%d", d.Replicas, store.MaxReplicas)
+		return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.replicas must be an integer 0..%d or %q, not %d", store.MaxReplicas, api.ReplicasMajority, d.Replicas)
+	}
+	if d.MinReplicas < 0 || d.MinReplicas > store.MaxReplicas {
+		return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.minReplicas %d outside 0..%d", d.MinReplicas, store.MaxReplicas)
+	}
+	if d.MinReplicas != 0 && !d.Majority {
+		return store.Durability{}, badRequest(api.CodeInvalidBody, "durability.minReplicas goes only with \"replicas\": %q", api.ReplicasMajority)
 	}
 	out := store.Durability{Replicas: d.Replicas, Timeout: api.DefaultReplicaTimeout}
+	if d.Majority {
+		out = store.Durability{Majority: true, Replicas: d.MinReplicas, Timeout: api.DefaultReplicaTimeout}
+	}
 	if d.Timeout != "" {
 		t, err := time.ParseDuration(d.Timeout)
 		if err != nil || t < time.Millisecond || t > store.MaxReplicaTimeout {
@@ -213,7 +229,7 @@ func parseDurability(d *api.Durability) (store.Durability, *apiError) {
 		}
 		out.Timeout = t
 	}
-	if out.Replicas == 0 {
+	if out.Replicas == 0 && !out.Majority {
 		return store.Durability{}, nil // a timeout with nothing to wait for
 	}
 	return out, nil

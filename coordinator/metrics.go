@@ -22,6 +22,7 @@ type metrics struct {
 	batchSize         prometheus.Histogram
 	queueDepth        *prometheus.GaugeVec // shard
 	ownedShards       prometheus.Gauge
+	attachedReplicas  prometheus.Gauge
 }
 
 // newMetrics registers the series on reg, or on a private registry (with the
@@ -75,10 +76,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Namespace: ns, Subsystem: sub, Name: "owned_shards",
 		Help: "Shards this coordinator runs a writer for.",
 	})
+	m.attachedReplicas = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "attached_replicas",
+		Help: "Replicas attached to the store's primary at the last count, which \"replicas\": \"majority\" namespaces resolve against (counted only while such writes arrive).",
+	})
 	for _, col := range []prometheus.Collector{
 		m.requestDuration, m.leaseAcquisitions, m.leaseLosses, m.fencingRefusals,
 		m.quorumMisses, m.tokenRegressions,
-		m.batchSize, m.queueDepth, m.ownedShards,
+		m.batchSize, m.queueDepth, m.ownedShards, m.attachedReplicas,
 	} {
 		if err := reg.Register(col); err != nil {
 			var are prometheus.AlreadyRegisteredError

@@ -311,7 +311,7 @@ func (w *writer) apply(ctx context.Context, ops []*op) {
 			w.finish(o, e.reply())
 			continue
 		}
-		d := c.ns.durabilityOf(o.write.Namespace)
+		d := c.resolveDurability(ctx, c.ns.durabilityOf(o.write.Namespace)) // a majority becomes a count here
 		dur.Replicas, dur.Timeout = max(dur.Replicas, d.Replicas), max(dur.Timeout, d.Timeout)
 		batch = append(batch, o)
 		writes = append(writes, *o.write)

@@ -42,7 +42,11 @@
 //     and reports how many acknowledged: Apply in every Result.ReplicasAcked
 //     (it does not fail for too few), AcquireLease and RenewLeases with a
 //     *ReplicationError when too few did (the grant is still returned; the
-//     renewals were still made).
+//     renewals were still made). A Majority Durability is a namespace
+//     setting: the caller resolves it (Durability.Resolve) against the
+//     replicas the store reports attached; the store waits only for counts
+//     and refuses an unresolved one (ErrInvalid). Both stores report that
+//     number with AttachedReplicas, which is deliberately not part of Store.
 //
 //   - A Store bound to its cluster by InitCluster refuses to grant, renew,
 //     release or write under a lease (ErrEpoch, nothing changed) once the

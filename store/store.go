@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/fencing"
 )
 
@@ -62,15 +63,42 @@ func (e *ReplicationError) Is(target error) bool { return target == ErrNotReplic
 // An acknowledgement means the replica received the change, not that it is
 // on disk; a change acknowledged by N replicas survives the loss of the
 // primary as long as one of them is promoted.
+//
+// A Majority Durability is a namespace setting, not something a store can
+// wait for: Resolve turns it into a count once the caller knows how many
+// replicas are attached, and Apply, AcquireLease and RenewLeases refuse an
+// unresolved one as ErrInvalid.
 type Durability struct {
 	// Replicas is how many replicas must acknowledge; 0 means do not wait.
+	// With Majority it is the floor Resolve never goes below.
 	Replicas int
-	// Timeout bounds the wait; it must be positive when Replicas > 0.
+	// Majority asks for a majority of the attached replicas (see Resolve).
+	Majority bool
+	// Timeout bounds the wait; it must be positive when Replicas > 0 or
+	// Majority is set.
 	Timeout time.Duration
 }
 
 // MaxReplicas bounds Durability.Replicas.
-const MaxReplicas = 16
+const MaxReplicas = api.MaxReplicas
+
+// Resolve returns the count to wait for when attached replicas are attached
+// to the primary: d itself unless d.Majority, else a Durability without
+// Majority asking for max(floor, (attached+1)/2) replicas, at most
+// MaxReplicas.
+//
+// The majority counts the primary: n attached replicas make n+1 copies, a
+// majority of them is (n+1)/2+1 copies, so (n+1)/2 replicas besides the
+// primary: 0→0, 1→1, 2→1, 3→2, 4→2. A write acknowledged by them is on
+// more than half of the copies, so it survives losing the primary as long as
+// the most advanced replica is promoted.
+func (d Durability) Resolve(attached int) Durability {
+	if !d.Majority {
+		return d
+	}
+	n := max(d.Replicas, (max(attached, 0)+1)/2)
+	return Durability{Replicas: min(n, MaxReplicas), Timeout: d.Timeout}
+}
 
 // MaxReplicaTimeout bounds Durability.Timeout.
 const MaxReplicaTimeout = 10 * time.Second
@@ -373,7 +401,8 @@ type Namespace struct {
 	// region list cannot move its data.
 	Shard int
 	// Durability is how many replicas must acknowledge each write to the
-	// namespace before it is acknowledged to the client; zero: none.
+	// namespace before it is acknowledged to the client; zero: none. It may
+	// be a Majority, which the writer resolves per batch.
 	Durability Durability
 	// Version counts changes, for compare-and-set; 0 in a Namespace that was
 	// never stored.

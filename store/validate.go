@@ -42,7 +42,7 @@ func (b Batch) Validate() error {
 	if len(b.Writes) > MaxBatch {
 		return invalid("batch of %d writes exceeds %d", len(b.Writes), MaxBatch)
 	}
-	if err := b.Durability.Validate(); err != nil {
+	if err := b.Durability.validateConcrete(); err != nil {
 		return err
 	}
 	for i, w := range b.Writes {
@@ -99,7 +99,7 @@ func (r LeaseRequest) Validate() error {
 	if r.Owner == "" {
 		return invalid("lease without owner")
 	}
-	if err := r.Durability.Validate(); err != nil {
+	if err := r.Durability.validateConcrete(); err != nil {
 		return err
 	}
 	return validTTL(r.TTL)
@@ -113,23 +113,35 @@ func (r LeaseRenewal) Validate() error {
 	if r.Owner == "" || r.Token == 0 {
 		return invalid("renewal without owner or token")
 	}
-	if err := r.Durability.Validate(); err != nil {
+	if err := r.Durability.validateConcrete(); err != nil {
 		return err
 	}
 	return validTTL(r.TTL)
 }
 
-// Validate reports a Durability outside its bounds.
+// Validate reports a Durability outside its bounds. A Majority (with its
+// floor in Replicas) is valid; it needs a timeout, since it may wait.
 func (d Durability) Validate() error {
 	switch {
 	case d.Replicas < 0 || d.Replicas > MaxReplicas:
 		return invalid("durability of %d replicas outside [0, %d]", d.Replicas, MaxReplicas)
 	case d.Timeout < 0 || d.Timeout > MaxReplicaTimeout:
 		return invalid("replica timeout %s outside [0, %s]", d.Timeout, MaxReplicaTimeout)
+	case d.Majority && d.Timeout < time.Millisecond:
+		return invalid("majority durability without a timeout of at least 1ms")
 	case d.Replicas > 0 && d.Timeout < time.Millisecond:
 		return invalid("durability of %d replicas without a timeout of at least 1ms", d.Replicas)
 	}
 	return nil
+}
+
+// validateConcrete is Validate for what a store waits for: a Majority must
+// have been resolved to a count first.
+func (d Durability) validateConcrete() error {
+	if d.Majority {
+		return invalid("majority durability not resolved to a replica count (Durability.Resolve)")
+	}
+	return d.Validate()
 }
 
 // Validate reports a malformed member record.

@@ -284,18 +284,19 @@ func (d *deployment) ownerOf(ctx context.Context, shard int) (*coordinatorProc, 
 	return nil, fmt.Errorf("shard %d is not in the shard map", shard)
 }
 
-// serverPids are the processes serving cpgw requests; baselinePids those
-// serving the baseline's. Redis is in both: it does the same work for each.
-func (d *deployment) serverPids() []int {
-	pids := []int{d.primary.Pid(), d.replica.Pid(), d.gateway.Pid()}
+// servers are the processes serving cpgw requests, by name; baselines
+// those serving the baseline's. Redis is in both: it does the same work for
+// each (the replica applies what the primary replicates).
+func (d *deployment) servers() map[string]int {
+	m := map[string]int{"redis-primary": d.primary.Pid(), "redis-replica": d.replica.Pid(), "gateway": d.gateway.Pid()}
 	for _, c := range d.coords {
-		pids = append(pids, c.proc.Pid())
+		m["coordinator-"+c.id] = c.proc.Pid()
 	}
-	return pids
+	return m
 }
 
-func (d *deployment) baselinePids() []int {
-	return []int{d.primary.Pid(), d.replica.Pid(), d.baseline.Pid()}
+func (d *deployment) baselines() map[string]int {
+	return map[string]int{"redis-primary": d.primary.Pid(), "redis-replica": d.replica.Pid(), "baseline": d.baseline.Pid()}
 }
 
 // restartCoordinators restarts every coordinator with extra flags (none:

@@ -21,7 +21,8 @@ type result struct {
 	lat      []time.Duration
 	errors   int64
 	firstErr error
-	cpu      time.Duration // CPU the servers spent during the run; 0 unknown
+	cpu      time.Duration            // CPU the servers spent during the run; 0 unknown
+	cpuBy    map[string]time.Duration // the same by process
 }
 
 func (r *result) ok() int { return len(r.lat) }

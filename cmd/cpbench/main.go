@@ -137,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "cpbench on %s (%d CPUs), loopback; each load run %s after %s warm-up; lease TTL %s; took %s\n\n",
 		host, numCPU(), o.duration, o.warmup, o.leaseTTL, time.Since(begin).Round(time.Second))
 	rep.print(stdout)
+	fmt.Fprintln(stdout)
+	rep.printCPU(stdout)
 	return nil
 }
 

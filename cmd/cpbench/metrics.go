@@ -42,15 +42,16 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
-// cpuOf sums cpuTime over pids; a process that is gone counts 0.
-func cpuOf(pids []int) time.Duration {
-	var total time.Duration
-	for _, p := range pids {
-		if t, err := cpuTime(p); err == nil {
-			total += t
+// cpuOf is each named process's CPU time so far; a process that is gone
+// counts 0.
+func cpuOf(procs map[string]int) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(procs))
+	for name, pid := range procs {
+		if t, err := cpuTime(pid); err == nil {
+			out[name] = t
 		}
 	}
-	return total
+	return out
 }
 
 // counters is a scrape of some Prometheus counters, summed over label sets.

@@ -24,16 +24,21 @@ var writeNamespaces = []string{"bench-w0", "bench-w1", "bench-w2", "bench-w3", "
 // measure runs load against cpgw's servers (or the baseline's, when
 // baseline is set) and records their CPU time across it.
 func (d *deployment) measure(ctx context.Context, o options, baseline bool, run func() *result) *result {
-	pids := d.serverPids()
+	procs := d.servers()
 	if baseline {
-		pids = d.baselinePids()
+		procs = d.baselines()
 	}
-	before := cpuOf(pids)
+	before := cpuOf(procs)
 	r := run()
-	r.cpu = cpuOf(pids) - before
-	// The CPU of the warm-up is in the sum; scale it to the measured part.
-	if total := o.warmup + r.elapsed; total > 0 {
-		r.cpu = time.Duration(float64(r.cpu) * float64(r.elapsed) / float64(total))
+	after := cpuOf(procs)
+	// The CPU of the warm-up is in the difference; scale it to the
+	// measured part.
+	scale := float64(r.elapsed) / float64(o.warmup+r.elapsed)
+	r.cpuBy = map[string]time.Duration{}
+	for name, t := range after {
+		used := time.Duration(float64(t-before[name]) * scale)
+		r.cpuBy[name] = used
+		r.cpu += used
 	}
 	if r.errors > 0 {
 		d.log.Warn("requests failed", "mode", r.mode, "errors", r.errors, "first", r.firstErr)

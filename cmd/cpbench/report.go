@@ -134,3 +134,36 @@ func (rep *report) print(w io.Writer) {
 			r.name, r.load, cp, cl, ce, cc, bp, bl, bc, r.ratio, r.target, r.met)
 	}
 }
+
+// printCPU writes where the CPU went in each closed-loop run: µs of each
+// process's CPU per successful request.
+func (rep *report) printCPU(w io.Writer) {
+	runs := []struct {
+		name string
+		r    *result
+	}{
+		{"(a) local read", rep.reads.cpgw}, {"(a) bare GET", rep.reads.base},
+		{"(b) write", rep.writes.cpgw}, {"(b) bare SET", rep.writes.base},
+		{"(c) batched", rep.batch.batched}, {"(c) unbatched", rep.batch.unbatched}, {"(c) WAIT 1", rep.batch.wait},
+		{"(d) strong read", rep.strong},
+	}
+	names := []string{"gateway", "baseline", "coordinator-c1", "coordinator-c2", "redis-primary", "redis-replica"}
+	fmt.Fprintln(w, "| CPU µs per request | "+strings.Join(names, " | ")+" | total |")
+	fmt.Fprintln(w, "| --- |"+strings.Repeat(" --- |", len(names)+1))
+	for _, run := range runs {
+		if run.r == nil || run.r.ok() == 0 {
+			continue
+		}
+		per := func(d time.Duration) string {
+			return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)/float64(run.r.ok()))
+		}
+		cells := make([]string, len(names))
+		for i, n := range names {
+			cells[i] = "-"
+			if t, ok := run.r.cpuBy[n]; ok {
+				cells[i] = per(t)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s |\n", run.name, strings.Join(cells, " | "), per(run.r.cpu))
+	}
+}

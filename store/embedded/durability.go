@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"context"
+
 	"github.com/cpgw/cpgw/store"
 )
 
@@ -43,4 +45,16 @@ func replicationErr(d store.Durability, acked int) error {
 		return nil
 	}
 	return &store.ReplicationError{Wanted: d.Replicas, Acked: acked}
+}
+
+// AttachedReplicas returns how many Replicas of the store are open: the
+// count a change that waits for replicas is acknowledged by. It is not part
+// of store.Store (see redisstore's AttachedReplicas); it never fails but on
+// a closed store or a done context.
+func (s *Store) AttachedReplicas(ctx context.Context) (int, error) {
+	if err := s.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	return len(s.replicas), nil
 }

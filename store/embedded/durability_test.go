@@ -152,3 +152,46 @@ func TestDurabilityConcurrentReads(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestAttachedReplicas: open replicas count, closed ones stop counting, and
+// a resolved majority is acknowledged by them.
+func TestAttachedReplicas(t *testing.T) {
+	s, _ := newFake(t, embedded.Config{})
+	count := func() int {
+		t.Helper()
+		n, err := s.AttachedReplicas(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("AttachedReplicas = %d without replicas, want 0", n)
+	}
+	r1 := newReplica(t, s, embedded.ReplicaConfig{Lag: time.Hour})
+	newReplica(t, s, embedded.ReplicaConfig{})
+	newReplica(t, s, embedded.ReplicaConfig{})
+	if n := count(); n != 3 {
+		t.Fatalf("AttachedReplicas = %d with 3 open, want 3", n)
+	}
+	if err := r1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("AttachedReplicas = %d after closing one of 3, want 2", n)
+	}
+
+	d := store.Durability{Majority: true, Timeout: time.Second}.Resolve(count())
+	tok := acquire(t, s, 0, "a", time.Minute).Token
+	rs, err := s.Apply(t.Context(), store.Batch{Shard: 0, Token: tok, Now: t0, Durability: d, Writes: []store.Write{put("ns", "a", `{}`)}})
+	if err != nil || rs[0].ReplicasAcked < d.Replicas {
+		t.Fatalf("Apply with a majority of %d: %+v, %v", d.Replicas, rs, err)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AttachedReplicas(t.Context()); !errors.Is(err, embedded.ErrClosed) {
+		t.Fatalf("AttachedReplicas on a closed store: %v, want ErrClosed", err)
+	}
+}

@@ -24,6 +24,9 @@
 //     Timeout any renewal asks). A batch that only replays idempotency
 //     records rewrites one of them as it is (SET KEEPTTL), so that its WAIT
 //     covers the replayed write and not just the connection's earlier ones.
+//   - AttachedReplicas is INFO replication (replicas with state=online),
+//     cached for Config.ReplicaCountTTL so majority quorums cost no round
+//     trip per batch.
 //   - InitCluster binds the Store to the cluster's epoch (see below); from
 //     then on the acquire, renew, release and apply scripts compare it with
 //     the shard's copy first and refuse, writing nothing, on a mismatch or a

@@ -20,11 +20,14 @@ import (
 // script can read it without decoding JSON.
 //
 // The durability timeout is kept in whole milliseconds, rounded up, like
-// every other duration this package stores.
+// every other duration this package stores. Majority is left out when
+// false, so records written before it existed read the same and a fixed
+// count is stored as it always was; with it, Replicas is the floor.
 type namespaceRecord struct {
 	HomeRegion       string `json:"homeRegion,omitempty"`
 	Shard            int    `json:"shard"`
 	Replicas         int    `json:"replicas,omitempty"`
+	Majority         bool   `json:"majority,omitempty"`
 	ReplicaTimeoutMs int64  `json:"replicaTimeoutMs,omitempty"`
 }
 
@@ -57,7 +60,8 @@ func (s *Store) PutNamespace(ctx context.Context, ns store.Namespace, ifVersion 
 	ns.Durability.Timeout = time.Duration(millis(ns.Durability.Timeout)) * time.Millisecond
 	body, err := json.Marshal(namespaceRecord{
 		HomeRegion: ns.HomeRegion, Shard: ns.Shard,
-		Replicas: ns.Durability.Replicas, ReplicaTimeoutMs: ns.Durability.Timeout.Milliseconds(),
+		Replicas: ns.Durability.Replicas, Majority: ns.Durability.Majority,
+		ReplicaTimeoutMs: ns.Durability.Timeout.Milliseconds(),
 	})
 	if err != nil {
 		return store.Namespace{}, fmt.Errorf("redisstore: put namespace %s: %w", ns.Name, err)
@@ -110,7 +114,10 @@ func parseNamespace(name, rec string) (store.Namespace, error) {
 	}
 	ns := store.Namespace{
 		Name: name, HomeRegion: r.HomeRegion, Shard: r.Shard, Version: v,
-		Durability: store.Durability{Replicas: r.Replicas, Timeout: time.Duration(r.ReplicaTimeoutMs) * time.Millisecond},
+		Durability: store.Durability{
+			Replicas: r.Replicas, Majority: r.Majority,
+			Timeout: time.Duration(r.ReplicaTimeoutMs) * time.Millisecond,
+		},
 	}
 	if err := ns.Durability.Validate(); err != nil {
 		// %v: the record is corrupt, not the caller's request invalid.

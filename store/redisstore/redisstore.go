@@ -23,6 +23,10 @@ type Config struct {
 	// share one Redis. Zero means "cpgw". It must not contain '{' or '}',
 	// which would change the keys' Redis Cluster hash tags.
 	KeyPrefix string
+	// ReplicaCountTTL is how long AttachedReplicas reuses a count before it
+	// asks Redis again, so a busy writer does not pay a round trip per
+	// batch. Zero means DefaultReplicaCountTTL; negative is an error.
+	ReplicaCountTTL time.Duration
 }
 
 // DefaultKeyPrefix is the key prefix of the zero Config.
@@ -39,6 +43,8 @@ type Store struct {
 	// epoch is the cluster epoch InitCluster bound the Store to; nil until
 	// then. Set once, never changed (epoch.go).
 	epoch atomic.Pointer[string]
+
+	attached *replicaCount // AttachedReplicas' cache (replicas.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -63,11 +69,18 @@ func New(c redis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.KeyPrefix == "" {
 		cfg.KeyPrefix = DefaultKeyPrefix
 	}
+	if cfg.ReplicaCountTTL < 0 {
+		return nil, fmt.Errorf("redisstore: negative replica count TTL %s", cfg.ReplicaCountTTL)
+	}
+	if cfg.ReplicaCountTTL == 0 {
+		cfg.ReplicaCountTTL = DefaultReplicaCountTTL
+	}
 	return &Store{
 		c:         c,
 		keys:      keys{prefix: cfg.KeyPrefix},
 		retention: cfg.LogRetention,
 		sc:        newScripts(),
+		attached:  newReplicaCount(cfg.ReplicaCountTTL),
 	}, nil
 }
 

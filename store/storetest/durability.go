@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // with a *ReplicationError, a renewal call fails as a whole. A store run
 // WithoutDurability refuses such requests instead, with ErrInvalid, and
 // changes nothing. Validation and the stored namespace setting are the same
-// everywhere.
+// everywhere. A store that counts its replicas (AttachedReplicas, which is
+// not part of store.Store) counts none; an unresolved majority is refused.
 
 // unmet asks for one replica and waits briefly for it.
 var unmet = store.Durability{Replicas: 1, Timeout: 50 * time.Millisecond}
@@ -30,6 +32,16 @@ var badDurabilities = []struct {
 	{"negative timeout", store.Durability{Replicas: 1, Timeout: -time.Second}},
 	{"negative timeout alone", store.Durability{Timeout: -time.Second}},
 	{"timeout above MaxReplicaTimeout", store.Durability{Replicas: 1, Timeout: store.MaxReplicaTimeout + time.Millisecond}},
+	{"majority without timeout", store.Durability{Majority: true}},
+	{"majority floor above MaxReplicas", store.Durability{Majority: true, Replicas: store.MaxReplicas + 1, Timeout: time.Second}},
+}
+
+// majority is a majority quorum with a floor of one replica.
+var majority = store.Durability{Majority: true, Replicas: 1, Timeout: 50 * time.Millisecond}
+
+// replicaCounter is what a store that counts its replicas has.
+type replicaCounter interface {
+	AttachedReplicas(ctx context.Context) (int, error)
 }
 
 func durabilityCases(o options) []testCase {
@@ -40,18 +52,21 @@ func durabilityCases(o options) []testCase {
 		{"InvalidNamespace", testDurabilityInvalidNamespace},
 		{"NamespaceRoundTrip", testNamespaceDurability},
 		{"ZeroDurabilityReportsZero", testZeroDurability},
+		{"UnresolvedMajorityRefused", testUnresolvedMajority},
 	}
 	if o.noDurability {
 		return append(cases,
 			testCase{"ApplyRefused", testDurabilityApplyRefused},
 			testCase{"AcquireRefused", testDurabilityAcquireRefused},
 			testCase{"RenewRefused", testDurabilityRenewRefused},
+			testCase{"AttachedReplicasRefused", testAttachedReplicasRefused},
 		)
 	}
 	return append(cases,
 		testCase{"ApplyReportsCount", testDurabilityApply},
 		testCase{"AcquireNotReplicated", testDurabilityAcquire},
 		testCase{"RenewNotReplicated", testDurabilityRenew},
+		testCase{"AttachedReplicasNone", testAttachedReplicasNone},
 	)
 }
 
@@ -148,6 +163,10 @@ func testNamespaceDurability(t *testing.T, s store.Store) {
 		{store.Namespace{Name: "timeout-only", Shard: 4, Durability: store.Durability{Timeout: time.Second}},
 			store.Durability{Timeout: time.Second}},
 		{store.Namespace{Name: "none", Shard: 5}, store.Durability{}},
+		{store.Namespace{Name: "majority", Shard: 6, Durability: store.Durability{Majority: true, Replicas: 2, Timeout: 100 * time.Millisecond}},
+			store.Durability{Majority: true, Replicas: 2, Timeout: 100 * time.Millisecond}},
+		{store.Namespace{Name: "majority-no-floor", Shard: 7, Durability: store.Durability{Majority: true, Timeout: 1500 * time.Microsecond}},
+			store.Durability{Majority: true, Timeout: 2 * time.Millisecond}},
 	}
 	var all []store.Namespace
 	for _, c := range cases {
@@ -157,8 +176,9 @@ func testNamespaceDurability(t *testing.T, s store.Store) {
 		requireNamespace(t, "GetNamespace "+c.ns.Name, getNamespace(t, s, c.ns.Name), want)
 		all = append(all, want)
 	}
-	// Namespaces lists by name: durable, most, none, sub-ms, timeout-only.
-	requireNamespaces(t, s, all[0], all[1], all[4], all[2], all[3])
+	// Namespaces lists by name: durable, majority, majority-no-floor,
+	// most, none, sub-ms, timeout-only.
+	requireNamespaces(t, s, all[0], all[5], all[6], all[1], all[4], all[2], all[3])
 
 	off := store.Namespace{Name: "durable", HomeRegion: "eu-west", Shard: 3}
 	want := off
@@ -266,4 +286,48 @@ func testDurabilityRenewRefused(t *testing.T, s store.Store) {
 	if st := leaseState(t, s, 0); !st.Held || st.Lease.TTL != initial || st.Remaining > initial {
 		t.Fatalf("a refused durable renewal changed the lease: %+v", st)
 	}
+}
+
+// testUnresolvedMajority: a store waits for a count, never for a majority it
+// would have to resolve itself; the request is refused and changes nothing.
+func testUnresolvedMajority(t *testing.T, s store.Store) {
+	tok := own(t, s, 0)
+	mustPut(t, s, 0, tok, "ns", "obj", `{}`)
+	before := snapshot(t, s, 0, "ns")
+	b := batch(0, tok, put("ns", "new", `{}`))
+	b.Durability = majority
+	_, err := s.Apply(t.Context(), b)
+	requireInvalid(t, "Apply with an unresolved majority", err)
+	requireUnchanged(t, "a batch with an unresolved majority", s, 0, before, "ns")
+
+	req := leaseReq(1, ownerA, longTTL)
+	req.Durability = majority
+	_, err = s.AcquireLease(t.Context(), req)
+	requireInvalid(t, "AcquireLease with an unresolved majority", err)
+	errs, err := s.RenewLeases(t.Context(), []store.LeaseRenewal{{Shard: 0, Owner: ownerA, Token: tok, TTL: longTTL, Durability: majority}})
+	requireRenewalInvalid(t, "renewal with an unresolved majority", errs, err)
+}
+
+// testAttachedReplicasNone: the suite's stores have no replicas, so one that
+// counts them counts none (the count with replicas is each store's own test).
+func testAttachedReplicasNone(t *testing.T, s store.Store) {
+	rc, ok := s.(replicaCounter)
+	if !ok {
+		t.Skipf("%T does not count its replicas", s)
+	}
+	n, err := rc.AttachedReplicas(t.Context())
+	if err != nil || n != 0 {
+		t.Fatalf("AttachedReplicas = %d, %v; want 0 on a store without replicas", n, err)
+	}
+}
+
+// testAttachedReplicasRefused: a store without durability cannot count the
+// replicas a wait would need either.
+func testAttachedReplicasRefused(t *testing.T, s store.Store) {
+	rc, ok := s.(replicaCounter)
+	if !ok {
+		t.Skipf("%T does not count its replicas", s)
+	}
+	_, err := rc.AttachedReplicas(t.Context())
+	requireInvalid(t, "AttachedReplicas on a store without durability", err)
 }
