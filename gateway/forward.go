@@ -371,7 +371,11 @@ func (g *Gateway) relay(w http.ResponseWriter, r *http.Request, f forward, a att
 	if a.body != nil {
 		_, err = w.Write(a.body)
 	} else {
-		_, err = io.Copy(w, resp.Body)
+		// io.Copy would allocate 32 KiB per response: the wrapped writers
+		// (access log, audit) hide http.response's ReadFrom.
+		buf := copyBufs.Get().(*[copyBufSize]byte)
+		_, err = io.CopyBuffer(w, resp.Body, buf[:])
+		copyBufs.Put(buf)
 	}
 	if err != nil {
 		// Headers are out: all that can be done is to log it. The client

@@ -27,6 +27,11 @@ const maxPooledBuf = 64 << 10
 // gateways, and a pool per Gateway would only split the reuse.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
+// copyBufs holds the buffers relay copies coordinator responses through.
+var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
+const copyBufSize = 8 << 10
+
 func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
 
 func putBuf(b *[]byte) {
