@@ -60,6 +60,13 @@ func (g *Gateway) waitForOwner(ctx context.Context, ns, tried string, d time.Dur
 	}
 	t := g.cfg.Clock.NewTimer(d)
 	defer t.Stop()
+	// Poll the map while waiting: a successor acquires the shard at its
+	// next placement round, often well inside a long backoff step, and
+	// waiting for the periodic refresh would add up to RefreshInterval to
+	// every failover. Every held request pokes; the cache coalesces them
+	// into one load at a time.
+	poll := g.cfg.Clock.NewTicker(g.cfg.Retry.InitialInterval)
+	defer poll.Stop()
 	for {
 		updated := g.cache.updates()
 		if s := g.cache.current(); s != nil {
@@ -72,6 +79,8 @@ func (g *Gateway) waitForOwner(ctx context.Context, ns, tried string, d time.Dur
 			return true
 		case <-ctx.Done():
 			return false
+		case <-poll.Chan():
+			g.cache.poke()
 		case <-updated:
 		}
 	}

@@ -240,6 +240,15 @@ func (c *shardCache) logOwnerChanges(prev, next *snapshot) {
 	}
 }
 
+// poke asks for a load soon, without waiting for it; pokes while a load is
+// pending or running add nothing.
+func (c *shardCache) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
 // refresh asks for a load that starts after this call and waits until it
 // has finished (successfully or not) or ctx is done. Concurrent callers
 // share loads. It returns the load's error, or ctx's. When run is not
