@@ -81,15 +81,28 @@ func appendObject(dst []byte, o *api.Object) ([]byte, bool) {
 
 // verbatimValue reports whether compacting v with HTML escaping, as
 // encoding/json does with a RawMessage, would leave it unchanged: it is
-// valid JSON with no whitespace between tokens (a space inside a string is
-// fine, but telling the two apart needs a scanner, so any space sends the
-// value the slow way), and no '<', '>', '&' or U+2028/U+2029 (which
-// encoding/json escapes, even inside strings). Values stored through the
-// gateway are compact objects, so this holds for nearly every read.
+// valid JSON with no whitespace between tokens (inside strings it is
+// content) and no '<', '>', '&' or U+2028/U+2029 anywhere (encoding/json
+// escapes them inside strings; outside, valid JSON has none). Values stored
+// through the gateway are compact, so this holds for nearly every read.
 func verbatimValue(v []byte) bool {
+	inString, escaped := false, false
 	for _, c := range v {
-		switch c {
-		case ' ', '\t', '\n', '\r', '<', '>', '&', 0xE2: // 0xE2 leads U+2028/U+2029 (and other runes: conservative)
+		switch {
+		case c == '<' || c == '>' || c == '&' || c == 0xE2: // 0xE2 leads U+2028/U+2029 (and other runes: conservative)
+			return false
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			return false
 		}
 	}

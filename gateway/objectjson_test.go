@@ -190,7 +190,10 @@ func TestAppendObjectFastPath(t *testing.T) {
 		{`{"max":1}`, true},
 		{`{"a":{"b":[1,2.5,null,true,"x"]}}`, true},
 		{``, true},
+		{`{"note":"spaces inside a string"}`, true},
+		{`{"q":"an \"escaped\" quote, then a space"}`, true},
 		{`{"a": 1}`, false},
+		{`{"a":"x" }`, false},
 		{`{"a":"<"}`, false},
 		{`{"a":`, false},
 	} {

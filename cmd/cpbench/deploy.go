@@ -214,20 +214,11 @@ func (d *deployment) shardMap(ctx context.Context) (api.ShardMap, error) {
 	var m api.ShardMap
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.gatewayURL+"/v1/shards", nil)
+	b, err := d.get(ctx, d.gatewayURL+"/v1/shards")
 	if err != nil {
 		return m, err
 	}
-	req.Header.Set("Authorization", "Bearer "+d.dev.AdminToken)
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("GET /v1/shards: %s", resp.Status)
-	}
-	return m, json.NewDecoder(resp.Body).Decode(&m)
+	return m, json.Unmarshal(b, &m)
 }
 
 // waitSettled waits until every shard has an owner and the owners have
