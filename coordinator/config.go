@@ -106,8 +106,8 @@ const (
 	DefaultShutdownTimeout  = 10 * time.Second
 )
 
-// maxBatchWait bounds Config.BatchWait: a longer hold is a latency bug, not
-// a tuning.
+// maxBatchWait bounds Config.BatchWait: a hold of more than a second is a
+// misconfiguration (the useful range is tens to hundreds of microseconds).
 const maxBatchWait = time.Second
 
 // DefaultConfig returns a Config with every default filled in except ID,
