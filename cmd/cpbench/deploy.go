@@ -96,11 +96,11 @@ func deploy(ctx context.Context, o options, log *slog.Logger) (_ *deployment, er
 			debug: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[o.coordinators+3+i]))}
 		c.proc, err = chaos.StartProcess(ctx, chaos.ProcessSpec{
 			Name: "coordinator-" + id, Dir: dir, Path: bin,
-			Args: []string{"coordinator", "--region", region, "--id", id, "--listen", addr,
+			Args: append([]string{"coordinator", "--region", region, "--id", id, "--listen", addr,
 				"--advertise", c.url, "--redis", d.primary.URL(),
 				"--tls-cert", files.CertFile, "--tls-key", files.KeyFile, "--tls-ca", files.CAFile,
 				"--lease-ttl", o.leaseTTL.String(), "--debug-listen", c.debug,
-				"--log-level", "warn", "--log-format", "json"},
+				"--log-level", "warn", "--log-format", "json"}, o.coordFlags...),
 			Ready: d.probe(d.nodes, c.url+"/healthz"),
 		})
 		if err != nil {

@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -54,8 +55,9 @@ type options struct {
 	writers      int           // closed-loop writers for (c)
 	coordinators int
 	leaseTTL     time.Duration
-	kills        int    // SIGKILLs and SIGTERMs of the owner for (e), each
-	profile      string // directory for CPU profiles of the servers; empty: none
+	kills        int      // SIGKILLs and SIGTERMs of the owner for (e), each
+	profile      string   // directory for CPU profiles of the servers; empty: none
+	coordFlags   []string // extra flags for every coordinator, for A/B runs
 	verbose      bool
 }
 
@@ -94,6 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.leaseTTL, "lease-ttl", o.leaseTTL, "the coordinators' --lease-ttl")
 	fs.IntVar(&o.kills, "kills", o.kills, "how many times (e) kills, and then stops, the owner")
 	fs.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the gateway and coordinators into, one per measurement (go tool pprof FILE)")
+	fs.Func("coordinator-flags", "extra flags for every coordinator, space-separated (an A/B run, e.g. \"--batch-wait 0\")", func(v string) error {
+		o.coordFlags = strings.Fields(v)
+		return nil
+	})
 	fs.BoolVar(&o.verbose, "v", false, "log the harness's progress")
 	if err := fs.Parse(args); err != nil {
 		return err
