@@ -38,6 +38,9 @@ type Record struct {
 	Region       string    `json:"region,omitempty"`
 	// Reason is short and never holds a token or a secret.
 	Reason string `json:"reason,omitempty"`
+	// Suppressed, on a 401 record, counts the 401 records left out since
+	// the last one written (Middleware.UnauthenticatedPerSecond).
+	Suppressed uint64 `json:"suppressed,omitempty"`
 }
 
 // Auditor writes Records as JSON lines. Each record is one Write of one

@@ -9,8 +9,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
 
 	"github.com/cpgw/cpgw/api"
 )
@@ -50,6 +52,46 @@ type Middleware struct {
 	Classify func(*http.Request) (Request, bool)
 	// Logger receives audit write failures. Nil: slog.Default().
 	Logger *slog.Logger
+	// UnauthenticatedPerSecond bounds the 401 records written per second
+	// (with a burst of as many), so that a flood of requests with bad or no
+	// credentials cannot fill the audit log's disk; the next 401 record
+	// written carries how many were left out (Record.Suppressed). 403s and
+	// mutations come from authenticated callers and are all recorded.
+	// 0: DefaultUnauthenticatedPerSecond; negative: no bound.
+	UnauthenticatedPerSecond float64
+}
+
+// DefaultUnauthenticatedPerSecond is Middleware.UnauthenticatedPerSecond's
+// default.
+const DefaultUnauthenticatedPerSecond = 100
+
+// unauthenticatedLog thins 401 records to a rate.
+type unauthenticatedLog struct {
+	lim        *rate.Limiter // nil: every record
+	suppressed atomic.Uint64
+}
+
+func newUnauthenticatedLog(perSecond float64) *unauthenticatedLog {
+	switch {
+	case perSecond < 0:
+		return &unauthenticatedLog{}
+	case perSecond == 0:
+		perSecond = DefaultUnauthenticatedPerSecond
+	}
+	return &unauthenticatedLog{lim: rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond)))}
+}
+
+// admit reports whether rec is written, and sets its Suppressed count.
+func (u *unauthenticatedLog) admit(rec *Record) bool {
+	if u.lim == nil {
+		return true
+	}
+	if !u.lim.Allow() {
+		u.suppressed.Add(1)
+		return false
+	}
+	rec.Suppressed = u.suppressed.Swap(0)
+	return true
 }
 
 // maxRequestID bounds the request id kept in an audit record.
@@ -73,6 +115,7 @@ const maxRequestID = 128
 // the response proceeds: the mutation has been applied by then, and
 // hiding its outcome from the client would not undo it.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
+	unauthenticated := newUnauthenticatedLog(m.UnauthenticatedPerSecond)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		classify := m.Classify
 		if classify == nil {
@@ -86,7 +129,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 		id, err := m.authenticate(r)
 		if err != nil {
 			rec.Outcome, rec.Status, rec.Reason = OutcomeUnauthenticated, http.StatusUnauthorized, reasonOf(err)
-			m.record(rec)
+			if unauthenticated.admit(&rec) {
+				m.record(rec)
+			}
 			w.Header().Set("WWW-Authenticate", "Bearer")
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "unauthenticated: "+rec.Reason)
 			return

@@ -458,3 +458,58 @@ func TestClassify(t *testing.T) {
 		t.Fatalf("without a chi route context: %+v, true", req)
 	}
 }
+
+// 401 records are thinned to UnauthenticatedPerSecond; the next one written
+// says how many were left out. 403s are all recorded.
+func TestMiddlewareUnauthenticatedRate(t *testing.T) {
+	es := newES256(t)
+	env := newVerifierEnv(t, nil, es)
+	var audit bytes.Buffer
+	const perSecond = 20 // a burst of 20, then one every 50ms
+	m := &Middleware{Verifier: env.v, Policy: &Policy{}, Audit: NewAuditor(&audit, env.clock), UnauthenticatedPerSecond: perSecond}
+	h := testRouter(m)
+	send := func(auth string) int {
+		req := httptest.NewRequest("GET", "/v1/shards", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for range perSecond + 5 {
+		if code := send(""); code != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", code)
+		}
+	}
+	tok := "Bearer " + sign(t, es, es.ID, claimsAt(env.clock.Now()))
+	for range 3 {
+		if code := send(tok); code != http.StatusForbidden { // the empty policy denies
+			t.Fatalf("status %d, want 403", code)
+		}
+	}
+	time.Sleep(2 * time.Second / perSecond) // a token or two back
+	send("")
+
+	var unauth, denied int
+	var suppressed uint64
+	for _, l := range decodeLines(t, audit.Bytes()) {
+		switch l.Outcome {
+		case OutcomeUnauthenticated:
+			unauth++
+			suppressed += l.Suppressed
+		case OutcomeDenied:
+			denied++
+		}
+	}
+	// Slow machines may refill a token during the burst: allow a little.
+	if unauth < perSecond+1 || unauth > perSecond+3 || uint64(unauth)+suppressed != perSecond+6 {
+		t.Errorf("%d 401 records saying %d suppressed, for %d 401s; want %d or a few more written, the rest counted", unauth, suppressed, perSecond+6, perSecond+1)
+	}
+	if suppressed == 0 {
+		t.Error("no record says how many 401s were left out")
+	}
+	if denied != 3 {
+		t.Errorf("%d 403 records, want 3 (403s are not thinned)", denied)
+	}
+}
