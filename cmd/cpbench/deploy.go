@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/chaos"
 	"github.com/cpgw/cpgw/cmd/internal/secure"
+	"github.com/cpgw/cpgw/internal/certs"
 	"github.com/cpgw/cpgw/internal/redisserver"
 )
 
@@ -153,13 +152,9 @@ func deploy(ctx context.Context, o options, log *slog.Logger) (_ *deployment, er
 // clients makes the harness's HTTP clients: one that trusts the dev CA,
 // one that also presents a gateway identity to coordinators (for /metrics).
 func (d *deployment) clients(now time.Time, maxConns int) error {
-	pem, err := os.ReadFile(d.dev.CAFile)
+	pool, err := certs.LoadPool(d.dev.CAFile)
 	if err != nil {
 		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return errors.New("cpbench: no certificate in the dev CA file")
 	}
 	files, err := d.dev.Gateway(region, "cpbench", now)
 	if err != nil {

@@ -23,7 +23,7 @@ var writeNamespaces = []string{"bench-w0", "bench-w1", "bench-w2", "bench-w3", "
 
 // measure runs load against cpgw's servers (or the baseline's, when
 // baseline is set) and records their CPU time across it.
-func (d *deployment) measure(ctx context.Context, o options, baseline bool, run func() *result) *result {
+func (d *deployment) measure(o options, baseline bool, run func() *result) *result {
 	procs := d.servers()
 	if baseline {
 		procs = d.baselines()
@@ -47,11 +47,11 @@ func (d *deployment) measure(ctx context.Context, o options, baseline bool, run 
 }
 
 func (d *deployment) closed(ctx context.Context, o options, conc int, baseline bool, send request) *result {
-	return d.measure(ctx, o, baseline, func() *result { return closedLoop(ctx, conc, o.warmup, o.duration, send) })
+	return d.measure(o, baseline, func() *result { return closedLoop(ctx, conc, o.warmup, o.duration, send) })
 }
 
 func (d *deployment) open(ctx context.Context, o options, rate float64, baseline bool, send request) *result {
-	return d.measure(ctx, o, baseline, func() *result { return openLoop(ctx, rate, 4096, o.warmup, o.duration, send) })
+	return d.measure(o, baseline, func() *result { return openLoop(ctx, rate, 4096, o.warmup, o.duration, send) })
 }
 
 // compare is one measurement against its baseline: closed loop at full
@@ -126,12 +126,11 @@ type recovery struct {
 
 func (d *deployment) recovery(ctx context.Context, o options) (recovery, error) {
 	var r recovery
-	shard := -1
 	m, err := d.shardMap(ctx)
 	if err != nil {
 		return r, err
 	}
-	shard = shards.Of(nsFailover, len(m.Shards))
+	shard := shards.Of(nsFailover, len(m.Shards))
 	if _, err := d.firstWrite(ctx, nsFailover); err != nil {
 		return r, err
 	}

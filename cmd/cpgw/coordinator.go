@@ -126,6 +126,7 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		loop = alongside(co.Run, sec.Run)
 	}
 	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		l.Close()
 		return err
 	}
 	return runServer(ctx, l, tlsConfig, co.Handler(), loop, log)

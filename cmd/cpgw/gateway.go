@@ -110,6 +110,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		loop = alongside(g.Run, sec.Run)
 	}
 	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		l.Close()
 		return err
 	}
 	return runServer(ctx, l, tlsConfig, g.Handler(), loop, log)
