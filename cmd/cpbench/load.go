@@ -19,6 +19,7 @@ type result struct {
 	mode     string        // "closed c=16" or "open 5000/s"
 	elapsed  time.Duration // wall time of the run
 	lat      []time.Duration
+	lag      []time.Duration // open loop: how late each request was sent, sorted
 	errors   int64
 	firstErr error
 	cpu      time.Duration            // CPU the servers spent during the run; 0 unknown
@@ -44,6 +45,15 @@ func (r *result) quantile(q float64) time.Duration {
 	return r.lat[min(i, len(r.lat)-1)]
 }
 
+// lagQuantile of the sorted send lags; 0 when there are none (closed loop).
+func (r *result) lagQuantile(q float64) time.Duration {
+	if len(r.lag) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(r.lag)))
+	return r.lag[min(i, len(r.lag)-1)]
+}
+
 // perCPUSecond is successful requests per CPU-second of the servers.
 func (r *result) perCPUSecond() float64 {
 	if r.cpu <= 0 {
@@ -56,8 +66,16 @@ func (r *result) perCPUSecond() float64 {
 type recorder struct {
 	mu       sync.Mutex
 	lat      []time.Duration
+	lag      []time.Duration
 	errors   atomic.Int64
 	firstErr error
+}
+
+// late records how long after it was due a request was sent.
+func (rc *recorder) late(d time.Duration) {
+	rc.mu.Lock()
+	rc.lag = append(rc.lag, d)
+	rc.mu.Unlock()
 }
 
 func (rc *recorder) add(d time.Duration, err error) {
@@ -77,9 +95,10 @@ func (rc *recorder) add(d time.Duration, err error) {
 func (rc *recorder) result(mode string, elapsed time.Duration) *result {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	lat := slices.Clone(rc.lat)
+	lat, lag := slices.Clone(rc.lat), slices.Clone(rc.lag)
 	slices.Sort(lat)
-	return &result{mode: mode, elapsed: elapsed, lat: lat, errors: rc.errors.Load(), firstErr: rc.firstErr}
+	slices.Sort(lag)
+	return &result{mode: mode, elapsed: elapsed, lat: lat, lag: lag, errors: rc.errors.Load(), firstErr: rc.firstErr}
 }
 
 // closedLoop runs conc workers, each sending its next request as soon as
@@ -118,6 +137,8 @@ func closedLoop(ctx context.Context, conc int, warm, d time.Duration, send reque
 // counts as an error, as a client would time out). A request's latency is
 // measured from the instant it was due, not from when it was sent, so a
 // stalled server's queueing shows in the tail (no coordinated omission).
+// How late each request was sent is recorded too: on a busy machine the
+// generator's own scheduling delays are part of every latency it measures.
 func openLoop(ctx context.Context, rate float64, maxInFlight int, warm, d time.Duration, send request) *result {
 	var (
 		rc       recorder
@@ -148,6 +169,9 @@ func openLoop(ctx context.Context, rate float64, maxInFlight int, warm, d time.D
 		go func() {
 			defer wg.Done()
 			defer inflight.Add(-1)
+			if count {
+				rc.late(time.Since(due))
+			}
 			err := send(ctx, int(i), i)
 			if count {
 				rc.add(time.Since(due), err)

@@ -58,12 +58,16 @@ type options struct {
 	kills        int      // SIGKILLs and SIGTERMs of the owner for (e), each
 	profile      string   // directory for CPU profiles of the servers; empty: none
 	coordFlags   []string // extra flags for every coordinator, for A/B runs
+	only         string   // the measurements to run, a subset of "abcde"
 	verbose      bool
 }
 
+// runs reports whether measurement part (a letter of "abcde") is to run.
+func (o options) runs(part byte) bool { return strings.IndexByte(o.only, part) >= 0 }
+
 func defaultOptions() options {
 	return options{duration: 5 * time.Second, warmup: time.Second, conc: 16, writers: 64,
-		coordinators: 2, leaseTTL: 2 * time.Second, kills: 3}
+		coordinators: 2, leaseTTL: 2 * time.Second, kills: 3, only: allParts}
 }
 
 func main() {
@@ -100,6 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.coordFlags = strings.Fields(v)
 		return nil
 	})
+	fs.StringVar(&o.only, "only", o.only, "the measurements to run, letters of \""+allParts+"\" (e.g. \"bc\" for an A/B run of the write path); (f) is a column of every load row")
 	fs.BoolVar(&o.verbose, "v", false, "log the harness's progress")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -114,6 +119,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-conc, -writers and -kills must be at least 1")
 	case o.leaseTTL < 500*time.Millisecond:
 		return errors.New("-lease-ttl must be at least 500ms")
+	case o.only == "" || strings.Trim(o.only, allParts) != "":
+		return fmt.Errorf("-only %q: want letters of %q", o.only, allParts)
 	}
 	level := slog.LevelWarn
 	if o.verbose {
@@ -147,5 +154,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep.printCPU(stdout)
 	return nil
 }
+
+// allParts are the measurements -only chooses from.
+const allParts = "abcde"
 
 func numCPU() int { return runtime.NumCPU() }

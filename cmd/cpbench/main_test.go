@@ -59,12 +59,45 @@ func TestBadFlags(t *testing.T) {
 		{"-duration", "0s"},
 		{"-conc", "0"},
 		{"-lease-ttl", "100ms"},
+		{"-only", ""},
+		{"-only", "af"},
 		{"extra"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errs bytes.Buffer
 			if err := run(context.Background(), args, &out, &errs); err == nil {
 				t.Errorf("run(%q) = nil; want an error", args)
+			}
+		})
+	}
+}
+
+// A report of the parts -only chose prints their rows and no others.
+func TestRowsOfSomeParts(t *testing.T) {
+	r := &result{mode: "closed c=1", elapsed: time.Second, lat: []time.Duration{time.Millisecond}}
+	for _, tc := range []struct {
+		name      string
+		rep       report
+		want, not []string
+	}{
+		{"e only", report{rec: &recovery{kills: []time.Duration{time.Second}, handoffs: []time.Duration{time.Millisecond}}, ttl: time.Second},
+			[]string{"(e) owner SIGKILL", "(e) graceful handoff"}, []string{"(a)", "(b)", "(c)", "(d)"}},
+		{"d without a", report{strong: r}, []string{"(d) strong vs local"}, []string{"(a)", "(e)"}},
+		{"b", report{writes: &compare{cpgw: r, base: r, cpgwOpen: r, baseOpen: r}}, []string{"(b) write via owner", "send lag"}, []string{"(a)", "(c)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			tc.rep.print(&out)
+			tc.rep.printCPU(&out)
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("no %q in\n%s", w, out.String())
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(out.String(), n) {
+					t.Errorf("%q, which did not run, in\n%s", n, out.String())
+				}
 			}
 		})
 	}

@@ -180,37 +180,54 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// report is everything one run measured.
+// report is everything one run measured; a part -only left out is nil.
 type report struct {
-	reads, writes compare
+	reads, writes *compare
 	strong        *result
-	batch         batching
-	rec           recovery
+	batch         *batching
+	rec           *recovery
 	ttl           time.Duration
 }
 
 func (d *deployment) run(ctx context.Context, o options) (*report, error) {
 	rep := &report{ttl: o.leaseTTL}
-	if err := d.seed(ctx, nsRead, seeded); err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
+	if o.runs('a') || o.runs('d') {
+		if err := d.seed(ctx, nsRead, seeded); err != nil {
+			return nil, fmt.Errorf("seed: %w", err)
+		}
 	}
-	if err := d.setDurability(ctx, nsHotWait, 1); err != nil {
-		return nil, fmt.Errorf("durability: %w", err)
+	if o.runs('a') {
+		d.log.Info("(a) local reads vs a bare GET")
+		reads := d.compare(ctx, o, "local-read", o.conc, d.read(nsRead, seeded, "local"), d.baselineRead(seeded))
+		rep.reads = &reads
 	}
-	d.log.Info("(a) local reads vs a bare GET")
-	rep.reads = d.compare(ctx, o, "local-read", o.conc, d.read(nsRead, seeded, "local"), d.baselineRead(seeded))
-	d.log.Info("(d) strong reads")
-	rep.strong = d.closed(ctx, o, o.conc, false, d.read(nsRead, seeded, "strong"))
-	d.log.Info("(b) writes vs a bare SET")
-	rep.writes = d.compare(ctx, o, "write", o.conc, d.write(writeNamespaces), d.baselineWrite())
-	d.log.Info("(c) batched vs unbatched writes", "writers", o.writers)
-	var err error
-	if rep.batch, err = d.batching(ctx, o); err != nil {
-		return nil, fmt.Errorf("batching: %w", err)
+	if o.runs('d') {
+		d.log.Info("(d) strong reads")
+		rep.strong = d.closed(ctx, o, o.conc, false, d.read(nsRead, seeded, "strong"))
 	}
-	d.log.Info("(e) recovery after SIGKILL and SIGTERM of the owner", "times", o.kills)
-	if rep.rec, err = d.recovery(ctx, o); err != nil {
-		return nil, fmt.Errorf("recovery: %w", err)
+	if o.runs('b') {
+		d.log.Info("(b) writes vs a bare SET")
+		writes := d.compare(ctx, o, "write", o.conc, d.write(writeNamespaces), d.baselineWrite())
+		rep.writes = &writes
+	}
+	if o.runs('c') {
+		if err := d.setDurability(ctx, nsHotWait, 1); err != nil {
+			return nil, fmt.Errorf("durability: %w", err)
+		}
+		d.log.Info("(c) batched vs unbatched writes", "writers", o.writers)
+		b, err := d.batching(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("batching: %w", err)
+		}
+		rep.batch = &b
+	}
+	if o.runs('e') {
+		d.log.Info("(e) recovery after SIGKILL and SIGTERM of the owner", "times", o.kills)
+		r, err := d.recovery(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("recovery: %w", err)
+		}
+		rep.rec = &r
 	}
 	return rep, nil
 }
