@@ -116,12 +116,12 @@ func deploy(ctx context.Context, o options, log *slog.Logger) (_ *deployment, er
 	d.gatewayDebug = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[o.coordinators+2]))
 	d.gateway, err = chaos.StartProcess(ctx, chaos.ProcessSpec{
 		Name: "gateway-g1", Dir: dir, Path: bin,
-		Args: []string{"gateway", "--region", region, "--id", "g1", "--listen", addr,
+		Args: append([]string{"gateway", "--region", region, "--id", "g1", "--listen", addr,
 			"--redis", d.primary.URL(), "--redis-replica", d.replica.URL(),
 			"--tls-cert", gw.CertFile, "--tls-key", gw.KeyFile, "--tls-ca", gw.CAFile,
 			"--jwks", gw.JWKSFile, "--policy", gw.PolicyFile, "--audit-log", gw.AuditLog,
 			"--debug-listen", d.gatewayDebug,
-			"--log-level", "warn", "--log-format", "json"},
+			"--log-level", "warn", "--log-format", "json"}, o.gatewayFlags...),
 		Ready: d.probe(d.client, d.gatewayURL+"/readyz"),
 	})
 	if err != nil {

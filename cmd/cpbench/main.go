@@ -58,6 +58,7 @@ type options struct {
 	kills        int      // SIGKILLs and SIGTERMs of the owner for (e), each
 	profile      string   // directory for CPU profiles of the servers; empty: none
 	coordFlags   []string // extra flags for every coordinator, for A/B runs
+	gatewayFlags []string // extra flags for the gateway, for A/B runs
 	only         string   // the measurements to run, a subset of "abcde"
 	verbose      bool
 }
@@ -102,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the gateway and coordinators into, one per measurement (go tool pprof FILE)")
 	fs.Func("coordinator-flags", "extra flags for every coordinator, space-separated (an A/B run, e.g. \"--batch-wait 0\")", func(v string) error {
 		o.coordFlags = strings.Fields(v)
+		return nil
+	})
+	fs.Func("gateway-flags", "extra flags for the gateway, space-separated (an A/B run, e.g. \"--forward-batch 1\")", func(v string) error {
+		o.gatewayFlags = strings.Fields(v)
 		return nil
 	})
 	fs.StringVar(&o.only, "only", o.only, "the measurements to run, letters of \""+allParts+"\" (e.g. \"bc\" for an A/B run of the write path); (f) is a column of every load row")
