@@ -20,6 +20,13 @@ type PlacerStore interface {
 	Regions(ctx context.Context) ([]string, error)
 }
 
+// placementReader is a PlacerStore that reads a round's members, regions
+// and leases in one round trip (redisstore.Store does); a Placer uses it
+// when its store has it, and the three PlacerStore calls otherwise.
+type placementReader interface {
+	Placement(ctx context.Context, shards []int) ([]store.Member, []string, []store.LeaseState, error)
+}
+
 // PlacerConfig configures a Placer.
 type PlacerConfig struct {
 	// Self is this coordinator's membership record. Required; its ID must be
@@ -144,26 +151,38 @@ func (p *Placer) Run(ctx context.Context) error {
 	}
 }
 
-// Step runs one placement round: observe membership and leases, plan, then
-// acquire and hand off. It is not safe to call concurrently with itself.
-func (p *Placer) Step(ctx context.Context) error {
-	members, err := p.st.Members(ctx)
-	if err != nil {
-		return err
-	}
-	regions, err := p.st.Regions(ctx)
-	if err != nil {
-		return err
-	}
-	layout, err := NewLayout(p.cfg.Shards, append(regions, p.cfg.Self.Region))
-	if err != nil {
-		return err
-	}
+// observe reads the round's members, regions and the lease of every shard.
+func (p *Placer) observe(ctx context.Context) ([]store.Member, []string, []store.LeaseState, error) {
 	all := make([]int, p.cfg.Shards)
 	for i := range all {
 		all[i] = i
 	}
+	if pr, ok := p.st.(placementReader); ok {
+		return pr.Placement(ctx, all)
+	}
+	members, err := p.st.Members(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	regions, err := p.st.Regions(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	states, err := p.st.Leases(ctx, all)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return members, regions, states, nil
+}
+
+// Step runs one placement round: observe membership and leases, plan, then
+// acquire and hand off. It is not safe to call concurrently with itself.
+func (p *Placer) Step(ctx context.Context) error {
+	members, regions, states, err := p.observe(ctx)
+	if err != nil {
+		return err
+	}
+	layout, err := NewLayout(p.cfg.Shards, append(regions, p.cfg.Self.Region))
 	if err != nil {
 		return err
 	}

@@ -173,12 +173,9 @@ func (s *Store) ReleaseLease(ctx context.Context, shard int, owner string, token
 // Leases implements store.Store: one read-only script call per shard, all in
 // one pipeline, each reading the lease and the counter atomically.
 func (s *Store) Leases(ctx context.Context, shards []int) ([]store.LeaseState, error) {
-	calls := make([]scriptCall, len(shards))
-	for i, sh := range shards {
-		if err := checkShard(sh); err != nil {
-			return nil, err
-		}
-		calls[i] = scriptCall{keys: []string{s.keys.counter(sh), s.keys.lease(sh)}}
+	calls, err := s.leaseStateCalls(shards)
+	if err != nil {
+		return nil, err
 	}
 	if len(calls) == 0 {
 		return []store.LeaseState{}, nil
@@ -187,6 +184,24 @@ func (s *Store) Leases(ctx context.Context, shards []int) ([]store.LeaseState, e
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: read %d leases: %w", len(calls), err)
 	}
+	return parseLeaseStates(shards, cmds)
+}
+
+// leaseStateCalls are the leaseStateSrc calls reading shards, which are
+// checked.
+func (s *Store) leaseStateCalls(shards []int) ([]scriptCall, error) {
+	calls := make([]scriptCall, len(shards))
+	for i, sh := range shards {
+		if err := checkShard(sh); err != nil {
+			return nil, err
+		}
+		calls[i] = scriptCall{keys: []string{s.keys.counter(sh), s.keys.lease(sh)}}
+	}
+	return calls, nil
+}
+
+// parseLeaseStates reads the replies of leaseStateSrc calls, one per shard.
+func parseLeaseStates(shards []int, cmds []*redis.Cmd) ([]store.LeaseState, error) {
 	out := make([]store.LeaseState, len(shards))
 	for i, cmd := range cmds {
 		reply, err := cmd.Slice()

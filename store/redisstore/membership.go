@@ -63,6 +63,11 @@ func (s *Store) Members(ctx context.Context) ([]store.Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: members: %w", err)
 	}
+	return parseMembers(reply)
+}
+
+// parseMembers reads membersSrc's reply: id, record, id, record, ...
+func parseMembers(reply []string) ([]store.Member, error) {
 	if len(reply)%2 != 0 {
 		return nil, fmt.Errorf("redisstore: members: unexpected reply of %d elements", len(reply))
 	}

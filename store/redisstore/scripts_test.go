@@ -78,6 +78,12 @@ func TestScriptCacheFlushed(t *testing.T) {
 						t.Fatalf("Leases = %+v, %v", ls, err)
 					}
 				}},
+				{"Placement", "script load", func(t *testing.T) {
+					_, _, ls, err := s.Placement(ctx, []int{0, 2})
+					if err != nil || !ls[0].Held || ls[0].Token != tok || ls[1].Held {
+						t.Fatalf("Placement = %+v, %v", ls, err)
+					}
+				}},
 				{"ReleaseLease", "eval", func(t *testing.T) {
 					if err := s.ReleaseLease(ctx, 3, "nobody", 1); err != store.ErrLeaseLost {
 						t.Fatalf("ReleaseLease = %v, want ErrLeaseLost", err)
