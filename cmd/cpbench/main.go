@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		o.coordFlags = strings.Fields(v)
 		return nil
 	})
-	fs.Func("gateway-flags", "extra flags for the gateway, space-separated (an A/B run, e.g. \"--forward-batch 1\")", func(v string) error {
+	fs.Func("gateway-flags", "extra flags for the gateway, space-separated (an A/B run, e.g. \"--log-level info\")", func(v string) error {
 		o.gatewayFlags = strings.Fields(v)
 		return nil
 	})

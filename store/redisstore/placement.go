@@ -61,11 +61,6 @@ func (s *Store) Placement(ctx context.Context, shards []int) ([]store.Member, []
 		return nil, nil, nil, fmt.Errorf("redisstore: regions: %w", err)
 	}
 	sort.Strings(rs)
-	for _, c := range states {
-		if err := c.Err(); err != nil {
-			return nil, nil, nil, fmt.Errorf("redisstore: read %d leases: %w", len(states), err)
-		}
-	}
 	ls, err := parseLeaseStates(shards, states)
 	if err != nil {
 		return nil, nil, nil, err
