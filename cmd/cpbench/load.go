@@ -37,21 +37,17 @@ func (r *result) throughput() float64 {
 }
 
 // quantile of the sorted latencies; 0 when there are none.
-func (r *result) quantile(q float64) time.Duration {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := int(q * float64(len(r.lat)))
-	return r.lat[min(i, len(r.lat)-1)]
-}
+func (r *result) quantile(q float64) time.Duration { return quantileOf(r.lat, q) }
 
 // lagQuantile of the sorted send lags; 0 when there are none (closed loop).
-func (r *result) lagQuantile(q float64) time.Duration {
-	if len(r.lag) == 0 {
+func (r *result) lagQuantile(q float64) time.Duration { return quantileOf(r.lag, q) }
+
+func quantileOf(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(q * float64(len(r.lag)))
-	return r.lag[min(i, len(r.lag)-1)]
+	i := int(q * float64(len(sorted)))
+	return sorted[min(i, len(sorted)-1)]
 }
 
 // perCPUSecond is successful requests per CPU-second of the servers.
