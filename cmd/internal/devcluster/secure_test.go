@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -322,8 +323,11 @@ func TestSecureRotationUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token := atomic.Value{}
-	token.Store(c.dev.AdminToken)
+	// Workers hold swap's read lock from reading the token until the
+	// response ends, so a token swap under its write lock waits out every
+	// request still carrying the old token: only then may its key retire.
+	var swap sync.RWMutex
+	token := c.dev.AdminToken
 
 	// New connections for every request, so each one sees the certificate
 	// served at that moment.
@@ -333,22 +337,31 @@ func TestSecureRotationUnderLoad(t *testing.T) {
 	var (
 		wg           sync.WaitGroup
 		ok, failed   atomic.Int64
-		firstFailure atomic.Value
+		firstFailure atomic.Value // string
 	)
+	send := func() error {
+		swap.RLock()
+		defer swap.RUnlock()
+		req, _ := http.NewRequest("PUT", objURL(us.Gateway.URL, "rot", "o"), strings.NewReader(`{"i":1}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		return nil
+	}
 	for w := 0; w < 4; w++ {
 		wg.Go(func() {
-			for i := 0; ctx.Err() == nil; i++ {
-				req, _ := http.NewRequest("PUT", objURL(us.Gateway.URL, "rot", "o"), strings.NewReader(`{"i":1}`))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+token.Load().(string))
-				resp, err := client.Do(req)
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				if err != nil || resp.StatusCode >= 300 {
+			for ctx.Err() == nil {
+				if err := send(); err != nil {
 					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, []any{err, resp})
+					firstFailure.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				ok.Add(1)
@@ -372,7 +385,9 @@ func TestSecureRotationUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	token.Store(tok)
+	swap.Lock()
+	token = tok
+	swap.Unlock()
 	if err := authz.WriteJWKS(c.dev.JWKSFile, newKey.Key.Public()); err != nil {
 		t.Fatal(err)
 	}
