@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os/signal"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ func runBaseline(args []string) error {
 	write := fs.String("write", "", "Redis HOST:PORT for SET (the primary)")
 	cert := fs.String("cert", "", "TLS certificate")
 	key := fs.String("key", "", "TLS key")
+	debug := fs.String("debug-listen", "", "HOST:PORT for /debug/pprof/ (plain HTTP); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,8 +72,16 @@ func runBaseline(args []string) error {
 		w.WriteHeader(http.StatusOK)
 	})
 	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.ListenAndServeTLS(*cert, *key) }()
+	if *debug != "" {
+		// Profiled like the gateway (-profile), so the two compare directly.
+		dmux := http.NewServeMux()
+		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg := &http.Server{Addr: *debug, Handler: dmux, ReadHeaderTimeout: 10 * time.Second}
+		defer dbg.Close()
+		go func() { errc <- dbg.ListenAndServe() }()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -41,6 +41,7 @@ type deployment struct {
 	gateway          *chaos.Process
 	gatewayURL       string
 	gatewayDebug     string
+	baselineDebug    string
 	baseline         *chaos.Process
 	baselineURL      string
 }
@@ -80,7 +81,7 @@ func deploy(ctx context.Context, o options, log *slog.Logger) (_ *deployment, er
 	if err := d.clients(now, 2*max(o.conc, o.writers)); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2*o.coordinators + 3)
+	ports, err := freePorts(2*o.coordinators + 4)
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +138,11 @@ func deploy(ctx context.Context, o options, log *slog.Logger) (_ *deployment, er
 	}
 	addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[o.coordinators+1]))
 	d.baselineURL = "https://" + addr
+	d.baselineDebug = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2*o.coordinators+3]))
 	d.baseline, err = chaos.StartProcess(ctx, chaos.ProcessSpec{
 		Name: "baseline", Dir: dir, Path: self,
 		Args: []string{baselineCommand, "-listen", addr, "-read", d.replica.Addr, "-write", d.primary.Addr,
-			"-cert", bf.CertFile, "-key", bf.KeyFile},
+			"-cert", bf.CertFile, "-key", bf.KeyFile, "-debug-listen", d.baselineDebug},
 		Ready: d.probe(d.client, d.baselineURL+"/healthz"),
 	})
 	if err != nil {

@@ -63,8 +63,8 @@ type compare struct {
 
 func (d *deployment) compare(ctx context.Context, o options, name string, conc int, cpgw, base request) compare {
 	var c compare
-	c.base = d.closed(ctx, o, conc, true, base)
-	c.cpgw = d.profiled(ctx, o, name, func() *result { return d.closed(ctx, o, conc, false, cpgw) })
+	c.base = d.profiled(ctx, o, name, true, func() *result { return d.closed(ctx, o, conc, true, base) })
+	c.cpgw = d.profiled(ctx, o, name, false, func() *result { return d.closed(ctx, o, conc, false, cpgw) })
 	rate := max(c.base.throughput()/2, 10)
 	c.baseOpen = d.open(ctx, o, rate, true, base)
 	c.cpgwOpen = d.open(ctx, o, rate, false, cpgw)
@@ -88,7 +88,7 @@ func (d *deployment) batching(ctx context.Context, o options) (batching, error) 
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		r := d.profiled(ctx, o, "hot-"+ns, func() *result { return d.closed(ctx, o, o.writers, false, d.write([]string{ns})) })
+		r := d.profiled(ctx, o, "hot-"+ns, false, func() *result { return d.closed(ctx, o, o.writers, false, d.write([]string{ns})) })
 		after, err := d.coordinatorCounters(ctx, names...)
 		if err != nil {
 			return nil, 0, 0, err

@@ -12,9 +12,10 @@ import (
 )
 
 // profiled runs run while it records a CPU profile of the gateway and of
-// every coordinator (their --debug-listen), into o.profile/name-PROC.pprof;
-// without -profile it just runs run.
-func (d *deployment) profiled(ctx context.Context, o options, name string, run func() *result) *result {
+// every coordinator (their --debug-listen), or with baseline set of the
+// baseline server, into o.profile/name-PROC.pprof; without -profile it just
+// runs run.
+func (d *deployment) profiled(ctx context.Context, o options, name string, baseline bool, run func() *result) *result {
 	if o.profile == "" {
 		return run()
 	}
@@ -22,6 +23,9 @@ func (d *deployment) profiled(ctx context.Context, o options, name string, run f
 	targets := map[string]string{"gateway": d.gatewayDebug}
 	for _, c := range d.coords {
 		targets["coordinator-"+c.id] = c.debug
+	}
+	if baseline {
+		targets = map[string]string{"baseline": d.baselineDebug}
 	}
 	var wg sync.WaitGroup
 	for proc, addr := range targets {
