@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/internal/objectjson"
 	"github.com/cpgw/cpgw/store"
 )
 
@@ -24,7 +25,15 @@ type reply struct {
 // send writes rep. The body is marshalled in one go, so a replayed response
 // is byte for byte the first one.
 func send(w http.ResponseWriter, r *http.Request, rep reply) {
-	b, err := json.Marshal(rep.body)
+	var b []byte
+	var err error
+	if o, ok := rep.body.(api.Object); ok {
+		// Every object read and write answers with one: encoded by hand,
+		// to the same bytes (package objectjson).
+		b, err = objectjson.Marshal(make([]byte, 0, 256+len(o.Value)), &o)
+	} else {
+		b, err = json.Marshal(rep.body)
+	}
 	if err != nil {
 		logger(r.Context()).Error("marshal response", "err", err)
 		rep = newError(http.StatusInternalServerError, api.CodeInternal, "could not encode the response").reply()

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/internal/objectjson"
 )
 
 // retryAfterSeconds is the Retry-After of the gateway's own 503s: long
@@ -34,7 +35,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeObject(w http.ResponseWriter, status int, o *api.Object) {
 	buf := getBuf()
 	defer putBuf(buf)
-	body, ok := appendObject((*buf)[:0], o)
+	body, ok := objectjson.Append((*buf)[:0], o)
 	if !ok {
 		// encoding/json decides, 500 included. A copy, so that only this
 		// rare path moves the object to the heap.
