@@ -186,3 +186,28 @@ func TestRedisTLSHostList(t *testing.T) {
 		t.Fatalf("GET k on the master = %q, %v; want v", got, err)
 	}
 }
+
+// TestRedisClientProtocol: cpgw's clients speak RESP2 unless the URL asks
+// for another protocol. CLIENT INFO shows what the server was told (resp=).
+func TestRedisClientProtocol(t *testing.T) {
+	ctx := context.Background()
+	rs := redistest.Start(t, 0)
+	for _, tc := range []struct {
+		query, want string
+	}{{"", "resp=2"}, {"?protocol=3", "resp=3"}} {
+		t.Run("url"+tc.query, func(t *testing.T) {
+			c, err := redisClient(ctx, rs.Primary.URL()+tc.query, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			info, err := c.Do(ctx, "CLIENT", "INFO").Text()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(strings.Fields(info), tc.want) {
+				t.Fatalf("CLIENT INFO %q lacks %q", info, tc.want)
+			}
+		})
+	}
+}

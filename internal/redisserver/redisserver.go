@@ -42,9 +42,11 @@ func (s *Server) URL() string { return "redis://" + s.Addr }
 // Pid is the server's process id (for CPU accounting by benchmarks).
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
-// Client returns a new go-redis client for the server; the caller closes it.
+// Client returns a new go-redis client for the server; the caller closes
+// it. It speaks RESP2, as cpgw's own clients do (cmd/cpgw), so the tests
+// read the replies cpgw reads.
 func (s *Server) Client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: s.Addr})
+	return redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2})
 }
 
 // Options configure Start.
