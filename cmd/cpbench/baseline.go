@@ -37,7 +37,7 @@ func runBaseline(args []string) error {
 	write := fs.String("write", "", "Redis HOST:PORT for SET (the primary)")
 	cert := fs.String("cert", "", "TLS certificate")
 	key := fs.String("key", "", "TLS key")
-	debug := fs.String("debug-listen", "", "HOST:PORT for /debug/pprof/ (plain HTTP); empty: none")
+	debug := fs.String("debug-listen", "", "HOST:PORT serving /debug/pprof/profile (plain HTTP); empty: none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
