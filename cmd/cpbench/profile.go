@@ -20,12 +20,12 @@ func (d *deployment) profiled(ctx context.Context, o options, name string, basel
 		return run()
 	}
 	secs := max(1, int((o.warmup+o.duration)/time.Second))
-	targets := map[string]string{"gateway": d.gatewayDebug}
-	for _, c := range d.coords {
-		targets["coordinator-"+c.id] = c.debug
-	}
-	if baseline {
-		targets = map[string]string{"baseline": d.baselineDebug}
+	targets := map[string]string{"baseline": d.baselineDebug}
+	if !baseline {
+		targets = map[string]string{"gateway": d.gatewayDebug}
+		for _, c := range d.coords {
+			targets["coordinator-"+c.id] = c.debug
+		}
 	}
 	var wg sync.WaitGroup
 	for proc, addr := range targets {
