@@ -44,8 +44,11 @@ type Config struct {
 	// that do (421, refused connection) trigger a refresh at once.
 	// Default 250ms.
 	RefreshInterval time.Duration
-	// StoreTimeout bounds each store call: one shard-map load, one replica
-	// read. Default 2s.
+	// StoreTimeout bounds each shard-map load (by its context). A replica
+	// read runs under the request's context and is bounded by the replica
+	// store's own timeouts instead, which saves a timer per read: cmd/cpgw
+	// gives the gateway's Redis clients StoreTimeout as their read, write
+	// and connection-pool timeouts. Default 2s.
 	StoreTimeout time.Duration
 	// ReadyStaleAfter is how old the last successful shard-map load may be
 	// before /readyz reports the gateway not ready. Must be at least

@@ -55,9 +55,10 @@
 //     TestOwnerChangeDetection). Until then requests go to the former owner,
 //     which answers 421; that costs a reload, not correctness, because
 //     ownership is enforced by leases and fencing in the store.
-//   - A write without an Idempotency-Key that fails after it was sent may or
-//     may not have been applied; the gateway does not invent keys yet
-//     (a later issue).
+//   - A write whose outcome stays unknown until Failover.Timeout (every
+//     attempt failed after it was sent) may or may not have been applied:
+//     the 503 names the Idempotency-Key to repeat it under, which applies it
+//     at most once. A namespace settings change has no such key.
 //   - Local reads are not linearizable: they may miss writes acknowledged
 //     within their staleness bound. A client that needs its own writes uses
 //     minVersion or consistency=strong.

@@ -105,22 +105,19 @@ type attempt struct {
 func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 	ctx := r.Context()
 	f.header.Set(api.HeaderRequestID, requestID(ctx))
-
-	b := backoff.NewExponentialBackOff(
-		backoff.WithInitialInterval(g.cfg.Retry.InitialInterval),
-		backoff.WithMaxInterval(g.cfg.Retry.MaxInterval),
-		backoff.WithMaxElapsedTime(g.cfg.Failover.Timeout),
-		backoff.WithClockProvider(g.cfg.Clock),
-	)
-	// The budget also bounds waiting for map reloads and for a new owner,
-	// on the same clock as the backoff.
-	budget, cancelBudget := clockwork.WithTimeout(ctx, g.cfg.Clock, g.cfg.Failover.Timeout)
-	defer cancelBudget()
+	start := g.cfg.Clock.Now()
 
 	var (
 		last    attempt // the latest failed attempt, for the final 503
 		unknown bool    // an attempt of this write was sent and its outcome is unknown
 		held    = -1    // the shard whose failover slot this request holds
+		// The backoff and the failover budget are made at the first failed
+		// attempt: most requests never need them, and they were a few
+		// percent of a forwarded write's CPU. The budget still counts from
+		// the request's start. It also bounds waiting for map reloads and
+		// for a new owner, on the same clock as the backoff.
+		b      *backoff.ExponentialBackOff
+		budget context.Context
 	)
 	defer func() {
 		if held >= 0 {
@@ -168,6 +165,18 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, f forward) {
 		}
 
 		last = a
+		if b == nil {
+			var cancelBudget context.CancelFunc
+			budget, cancelBudget = clockwork.WithDeadline(ctx, g.cfg.Clock, start.Add(g.cfg.Failover.Timeout))
+			defer cancelBudget()
+			b = backoff.NewExponentialBackOff(
+				backoff.WithInitialInterval(g.cfg.Retry.InitialInterval),
+				backoff.WithMaxInterval(g.cfg.Retry.MaxInterval),
+				// At least 1ns: 0 would mean no limit.
+				backoff.WithMaxElapsedTime(max(g.cfg.Failover.Timeout-g.cfg.Clock.Since(start), time.Nanosecond)),
+				backoff.WithClockProvider(g.cfg.Clock),
+			)
+		}
 		if held < 0 && s != nil {
 			if !g.holds.acquire(t.shard) {
 				g.metrics.forwards.WithLabelValues(f.kind, "held_full").Inc()

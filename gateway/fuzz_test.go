@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,4 +109,25 @@ func wireRequest(method, target, headers string, body []byte) (*http.Request, bo
 	req.RemoteAddr = "127.0.0.1:1"
 	req.Body = io.NopCloser(io.LimitReader(req.Body, int64(len(body))))
 	return req, true
+}
+
+// FuzzReadQuery: parseReadQuery reads every query as url.ParseQuery does.
+func FuzzReadQuery(f *testing.F) {
+	for _, s := range []string{"", "consistency=local", "consistency=strong&maxStaleness=1s&minVersion=3",
+		"consistency=lo%63al", "maxStaleness=1s;x=y&minVersion=2", "minVersion=1&minVersion=2", "consistency", "=&&a+b=c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got := parseReadQuery(raw)
+		vs, _ := url.ParseQuery(raw)
+		for _, c := range []struct {
+			key string
+			got queryValue
+		}{{api.QueryConsistency, got.consistency}, {api.QueryMaxStaleness, got.maxStaleness}, {api.QueryMinVersion, got.minVersion}} {
+			want, ok := vs[c.key]
+			if c.got.ok != ok || c.got.v != strings.Join(want, ",") {
+				t.Fatalf("%q: %s = %+v; url.ParseQuery gives %q", raw, c.key, c.got, want)
+			}
+		}
+	})
 }

@@ -166,37 +166,87 @@ type readParams struct {
 
 // parseReadParams parses consistency, maxStaleness and minVersion.
 func parseReadParams(r *http.Request, defaultMaxStaleness time.Duration) (readParams, *inputError) {
-	// Most reads have no query: skip parsing it into an empty map.
-	var q url.Values
-	if r.URL.RawQuery != "" {
-		q = r.URL.Query()
-	}
+	q := parseReadQuery(r.URL.RawQuery)
 	p := readParams{maxStaleness: defaultMaxStaleness}
-	if vs, ok := q[api.QueryConsistency]; ok {
-		switch strings.Join(vs, ",") {
+	if q.consistency.ok {
+		switch q.consistency.v {
 		case api.ConsistencyLocal:
 		case api.ConsistencyStrong:
 			p.strong = true
 		default:
 			return p, invalidf(http.StatusBadRequest, api.CodeInvalidParameter,
-				"%s %q: want %s or %s", api.QueryConsistency, truncate(strings.Join(vs, ","), 32), api.ConsistencyLocal, api.ConsistencyStrong)
+				"%s %q: want %s or %s", api.QueryConsistency, truncate(q.consistency.v, 32), api.ConsistencyLocal, api.ConsistencyStrong)
 		}
 	}
-	if vs, ok := q[api.QueryMaxStaleness]; ok {
-		d, err := time.ParseDuration(strings.Join(vs, ","))
+	if q.maxStaleness.ok {
+		d, err := time.ParseDuration(q.maxStaleness.v)
 		if err != nil || d < 0 {
 			return p, invalidf(http.StatusBadRequest, api.CodeInvalidParameter,
-				"%s %q: want a non-negative Go duration such as 500ms or 5s", api.QueryMaxStaleness, truncate(strings.Join(vs, ","), 32))
+				"%s %q: want a non-negative Go duration such as 500ms or 5s", api.QueryMaxStaleness, truncate(q.maxStaleness.v, 32))
 		}
 		p.maxStaleness = d
 	}
-	if vs, ok := q[api.QueryMinVersion]; ok {
-		v, err := strconv.ParseUint(strings.Join(vs, ","), 10, 64)
+	if q.minVersion.ok {
+		v, err := strconv.ParseUint(q.minVersion.v, 10, 64)
 		if err != nil {
 			return p, invalidf(http.StatusBadRequest, api.CodeInvalidParameter,
-				"%s %q: want a non-negative integer", api.QueryMinVersion, truncate(strings.Join(vs, ","), 32))
+				"%s %q: want a non-negative integer", api.QueryMinVersion, truncate(q.minVersion.v, 32))
 		}
 		p.minVersion = v
 	}
 	return p, nil
+}
+
+// readQuery is what a read's query says of its parameters: each value as
+// strings.Join(url.Values[key], ",") would give it.
+type readQuery struct {
+	consistency, maxStaleness, minVersion queryValue
+}
+
+// queryValue is one parameter's values joined with ","; ok if it was given.
+type queryValue struct {
+	v  string
+	ok bool
+}
+
+func (q *queryValue) add(v string) {
+	if q.ok {
+		q.v += "," + v
+		return
+	}
+	q.v, q.ok = v, true
+}
+
+// parseReadQuery reads a raw query as url.ParseQuery does, without
+// building its map for the usual query of plain pairs
+// (consistency=local): that map was about 2% of a local read's CPU.
+func parseReadQuery(raw string) readQuery {
+	var q readQuery
+	add := func(k, v string) {
+		switch k {
+		case api.QueryConsistency:
+			q.consistency.add(v)
+		case api.QueryMaxStaleness:
+			q.maxStaleness.add(v)
+		case api.QueryMinVersion:
+			q.minVersion.add(v)
+		}
+	}
+	if strings.ContainsAny(raw, "%+;") {
+		// Escapes to undo, or pairs url.ParseQuery drops: its own rules.
+		vs, _ := url.ParseQuery(raw)
+		for _, k := range []string{api.QueryConsistency, api.QueryMaxStaleness, api.QueryMinVersion} {
+			for _, v := range vs[k] {
+				add(k, v)
+			}
+		}
+		return q
+	}
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		add(k, v)
+	}
+	return q
 }

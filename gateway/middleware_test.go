@@ -40,7 +40,7 @@ func TestRequestIDContext(t *testing.T) {
 			base := slog.New(slog.NewJSONHandler(&logs, nil))
 			parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 			var seen string
-			h := withRequestID(base)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := withRequestID(base, newRequestIDs())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				ctx := r.Context()
 				seen = middleware.GetReqID(ctx)
 				if requestID(ctx) != seen {
@@ -97,7 +97,7 @@ func TestAccessLog(t *testing.T) {
 			cfg.Logger = base
 			g := &Gateway{cfg: cfg, metrics: newMetrics(func() (_ time.Duration, _ bool) { return }, func() time.Duration { return 0 }, func() int { return 0 })}
 			r := chi.NewRouter()
-			r.Use(withRequestID(base), g.accessLog)
+			r.Use(withRequestID(base, newRequestIDs()), g.accessLog)
 			r.Get(tc.path, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set(api.HeaderConsistency, api.ConsistencyLocal)
 				w.WriteHeader(http.StatusTeapot)
@@ -171,4 +171,21 @@ func counterValue(t *testing.T, m prometheus.Metric) float64 {
 		return float64(h.GetSampleCount())
 	}
 	return out.GetCounter().GetValue()
+}
+
+// TestRequestIDsUnique: generated ids are valid, distinct within a
+// process, and two gateways' ids differ from the first.
+func TestRequestIDsUnique(t *testing.T) {
+	a, b := newRequestIDs(), newRequestIDs()
+	seen := make(map[string]bool)
+	for range 1000 {
+		id := a.next()
+		if !validRequestID(id) || seen[id] {
+			t.Fatalf("id %q: valid %v, repeated %v", id, validRequestID(id), seen[id])
+		}
+		seen[id] = true
+	}
+	if first := b.next(); seen[first] || first[:14] == a.next()[:14] {
+		t.Fatalf("a second source's id %q shares the first's prefix %q", first, a.prefix)
+	}
 }

@@ -116,9 +116,10 @@ func (g *Gateway) readLocal(w http.ResponseWriter, r *http.Request, ns string, p
 		g.readFromOwner(w, r, ns, path, "not_loaded")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.StoreTimeout)
-	a, err := read(ctx, s.shardOf(ns))
-	cancel()
+	// No per-read context timer: it cost about 4% of a local read's CPU,
+	// and go-redis bounds its I/O by the client's own timeouts, not by a
+	// context deadline (see Config.StoreTimeout).
+	a, err := read(r.Context(), s.shardOf(ns))
 	if err != nil {
 		if r.Context().Err() != nil {
 			// The client left. The answer goes nowhere, but the access log

@@ -18,7 +18,7 @@ import (
 // authentication failure), recover, then (on /v1 routes) Authenticate.
 func (g *Gateway) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestID(g.cfg.Logger), g.accessLog, recoverer)
+	r.Use(withRequestID(g.cfg.Logger, newRequestIDs()), g.accessLog, recoverer)
 	r.NotFound(notFound)
 	r.MethodNotAllowed(methodNotAllowed(r))
 

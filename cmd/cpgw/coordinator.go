@@ -80,7 +80,7 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		}
 		tlsConfig = sec.ServerTLS
 	}
-	rc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, log)
+	rc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, 0, log)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		tlsConfig, cfg.Transport, cfg.Authenticate = sec.ServerTLS, sec.Transport, sec.Middleware.Handler
 	}
 
-	pc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, log)
+	pc, err := newRedisClient(ctx, *redisURL, *redisCA, redisPrimary, cfg.StoreTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		if !strings.HasPrefix(*replicaURL, "rediss://") {
 			replicaCA = ""
 		}
-		rc, err := newRedisClient(ctx, *replicaURL, replicaCA, redisReplica, log)
+		rc, err := newRedisClient(ctx, *replicaURL, replicaCA, redisReplica, cfg.StoreTimeout, log)
 		if err != nil {
 			return err
 		}

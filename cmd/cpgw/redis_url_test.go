@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -130,7 +131,7 @@ func TestRedisClientHostList(t *testing.T) {
 		}
 	})
 	t.Run("a replica URL takes one host", func(t *testing.T) {
-		c, err := newRedisClient(ctx, "redis://:s3cret@"+b.Addr+","+a.Addr, "", redisReplica, nil)
+		c, err := newRedisClient(ctx, "redis://:s3cret@"+b.Addr+","+a.Addr, "", redisReplica, 0, nil)
 		if err == nil {
 			c.Close()
 			t.Fatal("a replica URL with two hosts was accepted")
@@ -210,4 +211,57 @@ func TestRedisClientProtocol(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisClientTimeouts checks that a positive timeout becomes the
+// client's I/O and pool timeouts unless the URL sets its own, and that it is
+// what bounds a call to a server that stops answering: go-redis ignores a
+// context's deadline for its reads and writes.
+func TestRedisClientTimeouts(t *testing.T) {
+	ctx := context.Background()
+	rs := redistest.Start(t, 0)
+	for _, tc := range []struct {
+		name    string
+		query   string
+		timeout time.Duration
+		read    time.Duration
+		write   time.Duration
+		pool    time.Duration
+	}{
+		{"go-redis defaults", "", 0, 5 * time.Second, 5 * time.Second, 6 * time.Second},
+		{"from the timeout", "", 250 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond, 250 * time.Millisecond},
+		{"the URL wins", "?read_timeout=5s&pool_timeout=6s", 250 * time.Millisecond, 5 * time.Second, 250 * time.Millisecond, 6 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := newRedisClient(ctx, rs.Primary.URL()+tc.query, "", redisReplica, tc.timeout, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			o := c.Options()
+			if o.ReadTimeout != tc.read || o.WriteTimeout != tc.write || o.PoolTimeout != tc.pool {
+				t.Fatalf("read, write, pool timeouts = %v, %v, %v; want %v, %v, %v",
+					o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, tc.read, tc.write, tc.pool)
+			}
+		})
+	}
+
+	t.Run("bounds a call to a paused server", func(t *testing.T) {
+		c, err := newRedisClient(ctx, rs.Primary.URL(), "", redisReplica, 200*time.Millisecond, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		admin := rs.Primary.Client()
+		defer admin.Close()
+		if err := admin.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Do(ctx, "CLIENT", "UNPAUSE")
+		err = c.Get(ctx, "k").Err()
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("GET on a paused server: %v; want a timeout", err)
+		}
+	})
 }

@@ -62,7 +62,7 @@ const (
 // redisClient connects to the store's primary (--redis) and checks it
 // answers; see newRedisClient. Failover messages go to slog.Default().
 func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error) {
-	return newRedisClient(ctx, url, caFile, redisPrimary, slog.Default())
+	return newRedisClient(ctx, url, caFile, redisPrimary, 0, slog.Default())
 }
 
 // newRedisClient connects to a redis:// or rediss:// URL and checks it
@@ -75,7 +75,13 @@ func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error)
 // internal/primary), logging changes to log; over TLS each candidate's
 // certificate is verified for its own host. With one host the client is a
 // plain go-redis client, exactly as before host lists.
-func newRedisClient(ctx context.Context, url, caFile string, role redisRole, log *slog.Logger) (*redis.Client, error) {
+//
+// timeout, if positive, becomes the client's read, write and pool
+// timeouts where the URL sets none (read_timeout=, write_timeout=,
+// pool_timeout=): go-redis bounds its network I/O by these, not by a
+// context's deadline, so this is what bounds each call. Zero keeps
+// go-redis's defaults (5 s reads and writes, 6 s for the pool).
+func newRedisClient(ctx context.Context, url, caFile string, role redisRole, timeout time.Duration, log *slog.Logger) (*redis.Client, error) {
 	first, hosts, err := splitRedisHosts(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL %q: %v", redactURL(url), err)
@@ -106,6 +112,13 @@ func newRedisClient(ctx context.Context, url, caFile string, role redisRole, log
 	// effect. Callers retry what is safe to retry; the primary-following
 	// client re-runs only what a server refused unseen (READONLY).
 	opts.MaxRetries = -1
+	if timeout > 0 {
+		for _, t := range []*time.Duration{&opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout} {
+			if *t == 0 {
+				*t = timeout
+			}
+		}
+	}
 	if opts.Protocol == 0 { // not chosen in the URL (?protocol=3)
 		// RESP2: cpgw uses nothing of RESP3 (push notifications, client
 		// side caching), and a RESP3 client checks for pending pushes

@@ -83,7 +83,7 @@
 // go-redis reads a pipeline's replies under one ReadTimeout deadline, not
 // extended for a WAIT inside it, and may resend a pipeline that timed out.
 // The WAIT timeout is therefore capped to leave a quarter of the client's
-// ReadTimeout (at least 250 ms) for the rest: 2.25 s with the default 3 s.
+// ReadTimeout (at least 250 ms) for the rest: 3.75 s with go-redis's default of 5 s.
 // A capped wait reports the replicas that acknowledged in time, fewer
 // perhaps, which the caller counts as not durable. Give the client a
 // ReadTimeout above the largest Durability.Timeout (plus the margin) to get

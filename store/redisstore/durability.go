@@ -45,8 +45,8 @@ const (
 // WAIT sent alone). A WAIT that outlived the deadline would fail the whole
 // call with an I/O timeout after the writes were made, and go-redis may
 // then resend the pipeline: the writes would be made twice. So the WAIT's
-// timeout is capped to leave readMargin of a positive ReadTimeout (3 s by
-// default: a cap of 2.25 s). A capped wait that ends early reports fewer
+// timeout is capped to leave readMargin of a positive ReadTimeout (5 s by
+// default in go-redis v9.23: a cap of 3.75 s). A capped wait that ends early reports fewer
 // replicas, which callers treat as not durable (the safe direction); give
 // the client a ReadTimeout well above the largest Durability.Timeout to get
 // the full wait.
