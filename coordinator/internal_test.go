@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/shards"
 	"github.com/cpgw/cpgw/store"
 )
@@ -66,5 +68,32 @@ func TestNSCacheKeepsNewestSettings(t *testing.T) {
 	}
 	if got := c.shardOf("pinned", 8); got != 5 {
 		t.Errorf("a stale reload moved pinned back to shard %d", got)
+	}
+}
+
+// TestJSONObject: a write's body must be one JSON object; it is stored
+// compacted.
+func TestJSONObject(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want, wantErr string
+	}{
+		{"compacted", " {\"a\" : [1, 2],\n \"b\": {}} ", `{"a":[1,2],"b":{}}`, ""},
+		{"empty", " \n", "", "empty"},
+		{"not JSON", `{"a":}`, "", "not valid JSON"},
+		{"two values", `{} {}`, "", "not valid JSON"},
+		{"an array", `[1]`, "", "must be a JSON object"},
+		{"a string", `"x"`, "", "must be a JSON object"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, e := jsonObject([]byte(tc.body))
+			switch {
+			case tc.wantErr == "" && e != nil:
+				t.Fatalf("error %v", e.msg)
+			case tc.wantErr != "" && (e == nil || !strings.Contains(e.msg, tc.wantErr) || e.code != api.CodeInvalidBody):
+				t.Fatalf("got %q, %+v; want a %s error containing %q", got, e, api.CodeInvalidBody, tc.wantErr)
+			case tc.wantErr == "" && string(got) != tc.want:
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

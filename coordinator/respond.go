@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/internal/objectjson"
@@ -73,15 +74,32 @@ func apiObject(o store.Object) api.Object {
 
 type loggerKey struct{}
 
-// withLogger returns ctx carrying the request's logger.
-func withLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
+// requestLog is the request's logger, built with its request_id attribute
+// only when something logs: most requests log nothing at the default
+// level, and slog.Logger.With was about 3% of an owner's CPU per write.
+type requestLog struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	l    *slog.Logger
+}
+
+func (rl *requestLog) logger() *slog.Logger {
+	rl.once.Do(func() { rl.l = rl.base.With("request_id", rl.id) })
+	return rl.l
+}
+
+// withLogger returns ctx carrying the request's logger: base with the
+// request's id.
+func withLogger(ctx context.Context, base *slog.Logger, id string) (context.Context, *requestLog) {
+	rl := &requestLog{base: base, id: id}
+	return context.WithValue(ctx, loggerKey{}, rl), rl
 }
 
 // logger returns the request's logger (which carries its request id).
 func logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if rl, ok := ctx.Value(loggerKey{}).(*requestLog); ok {
+		return rl.logger()
 	}
 	return slog.Default()
 }

@@ -48,8 +48,8 @@ func (c *Coordinator) middleware(next http.Handler) http.Handler {
 		if !validRequestID(id) {
 			id = newRequestID()
 		}
-		log := c.log.With("request_id", id)
-		r = r.WithContext(withLogger(r.Context(), log))
+		ctx, log := withLogger(r.Context(), c.log, id)
+		r = r.WithContext(ctx)
 		w.Header().Set(api.HeaderRequestID, id)
 		w.Header().Set(api.HeaderServedBy, c.servedBy)
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
@@ -59,7 +59,7 @@ func (c *Coordinator) middleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("handler panicked", "panic", fmt.Sprint(p), "method", r.Method, "path", r.URL.Path)
+				log.logger().Error("handler panicked", "panic", fmt.Sprint(p), "method", r.Method, "path", r.URL.Path)
 				if ww.Status() == 0 {
 					sendError(ww, r, newError(http.StatusInternalServerError, api.CodeInternal, "internal error"))
 				}
@@ -78,8 +78,10 @@ func (c *Coordinator) middleware(next http.Handler) http.Handler {
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
-				"status", status, "took", took)
+			if c.log.Enabled(r.Context(), level) {
+				log.logger().Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+					"status", status, "took", took)
+			}
 		}()
 		next.ServeHTTP(ww, r)
 	})

@@ -1,0 +1,67 @@
+package coordinator_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/coordinator"
+	"github.com/cpgw/cpgw/shards"
+)
+
+// lockedBuffer is a log sink safe for the coordinator's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(l.b.String(), "\n")
+}
+
+// TestRequestLogCarriesID: the per-request logger is built lazily, and
+// what it logs carries the request's id (here the access line, at debug
+// level).
+func TestRequestLogCarriesID(t *testing.T) {
+	var logs lockedBuffer
+	a := startNode(t, embeddedBackend.open(t), "a", func(c *coordinator.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	a.waitOwnsAll(t)
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+	}{
+		{"read", http.MethodGet, api.InternalObjectPath(shards.Of("ns", testShards), "ns", "x"), nil},
+		{"write", http.MethodPut, api.InternalObjectPath(shards.Of("ns", testShards), "ns", "x"), []byte(`{"v":1}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "rid-" + tc.name
+			a.request(t, tc.method, tc.path, tc.body, api.HeaderRequestID, id)
+			want := "request_id=" + id
+			// The access line is written as the handler returns, which may
+			// be just after the client has its answer.
+			eventually(t, 5*time.Second, func() bool {
+				for _, l := range logs.lines() {
+					if strings.Contains(l, "msg=request ") && strings.Contains(l, want) {
+						return true
+					}
+				}
+				return false
+			}, "an access line with %s", want)
+		})
+	}
+}
