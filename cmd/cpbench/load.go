@@ -28,6 +28,36 @@ type result struct {
 
 func (r *result) ok() int { return len(r.lat) }
 
+// pool is the runs rs taken as one: their requests, errors, wall time and
+// CPU added up. CPU is unknown (0) if any run's is.
+func pool(rs []*result) *result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	p := &result{mode: rs[0].mode, cpuBy: make(map[string]time.Duration)}
+	cpuKnown := true
+	for _, r := range rs {
+		p.elapsed += r.elapsed
+		p.lat = append(p.lat, r.lat...)
+		p.lag = append(p.lag, r.lag...)
+		p.errors += r.errors
+		if p.firstErr == nil {
+			p.firstErr = r.firstErr
+		}
+		cpuKnown = cpuKnown && r.cpu > 0
+		p.cpu += r.cpu
+		for proc, d := range r.cpuBy {
+			p.cpuBy[proc] += d
+		}
+	}
+	if !cpuKnown {
+		p.cpu, p.cpuBy = 0, nil
+	}
+	slices.Sort(p.lat)
+	slices.Sort(p.lag)
+	return p
+}
+
 // throughput is successful requests per second.
 func (r *result) throughput() float64 {
 	if r.elapsed <= 0 {

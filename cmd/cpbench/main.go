@@ -52,6 +52,7 @@ type options struct {
 	duration     time.Duration // measured part of each load run
 	warmup       time.Duration // unmeasured start of each load run
 	conc         int           // closed-loop workers for (a), (b), (d)
+	rounds       int           // closed-loop rounds of (a) and (b), each side in turn
 	writers      int           // closed-loop writers for (c)
 	coordinators int
 	leaseTTL     time.Duration
@@ -67,7 +68,7 @@ type options struct {
 func (o options) runs(part byte) bool { return strings.IndexByte(o.only, part) >= 0 }
 
 func defaultOptions() options {
-	return options{duration: 5 * time.Second, warmup: time.Second, conc: 16, writers: 64,
+	return options{duration: 5 * time.Second, warmup: time.Second, conc: 16, rounds: 3, writers: 64,
 		coordinators: 2, leaseTTL: 2 * time.Second, kills: 3, only: allParts}
 }
 
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", o.duration, "measured length of each load run")
 	fs.DurationVar(&o.warmup, "warmup", o.warmup, "unmeasured warm-up before each load run")
 	fs.IntVar(&o.conc, "conc", o.conc, "closed-loop workers for (a), (b) and (d)")
+	fs.IntVar(&o.rounds, "rounds", o.rounds, "closed-loop rounds of (a) and (b): the baseline and cpgw take turns (ABBA), so drift in a shared machine's speed falls on both; the table pools the rounds and lists each round's ratio")
 	fs.IntVar(&o.writers, "writers", o.writers, "closed-loop writers for (c)")
 	fs.DurationVar(&o.leaseTTL, "lease-ttl", o.leaseTTL, "the coordinators' --lease-ttl")
 	fs.IntVar(&o.kills, "kills", o.kills, "how many times (e) kills, and then stops, the owner")
@@ -120,8 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case o.duration <= 0 || o.warmup < 0:
 		return errors.New("-duration must be positive and -warmup not negative")
-	case o.conc < 1 || o.writers < 1 || o.kills < 1:
-		return errors.New("-conc, -writers and -kills must be at least 1")
+	case o.conc < 1 || o.writers < 1 || o.kills < 1 || o.rounds < 1:
+		return errors.New("-conc, -rounds, -writers and -kills must be at least 1")
 	case o.leaseTTL < 500*time.Millisecond:
 		return errors.New("-lease-ttl must be at least 500ms")
 	case o.only == "" || strings.Trim(o.only, allParts) != "":

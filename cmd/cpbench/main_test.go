@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func TestHarnessShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out, errs bytes.Buffer
-	args := []string{"-dir", t.TempDir(), "-duration", "300ms", "-warmup", "100ms", "-kills", "1", "-conc", "4", "-writers", "16"}
+	args := []string{"-dir", t.TempDir(), "-duration", "300ms", "-warmup", "100ms", "-kills", "1", "-conc", "4", "-writers", "16", "-rounds", "2"}
 	if err := run(ctx, args, &out, &errs); err != nil {
 		t.Fatalf("cpbench: %v\n%s", err, errs.String())
 	}
@@ -58,6 +59,7 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-duration", "0s"},
 		{"-conc", "0"},
+		{"-rounds", "0"},
 		{"-lease-ttl", "100ms"},
 		{"-only", ""},
 		{"-only", "af"},
@@ -100,5 +102,38 @@ func TestRowsOfSomeParts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// pool adds rounds up: the pooled throughput is all requests over all
+// wall time, latencies stay sorted, and CPU is known only if every
+// round's is.
+func TestPool(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		d := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			d[i] = time.Duration(n) * time.Millisecond
+		}
+		return d
+	}
+	a := &result{mode: "closed c=2", elapsed: time.Second, lat: ms(1, 5), errors: 1, cpu: time.Second,
+		cpuBy: map[string]time.Duration{"gateway": time.Second}}
+	b := &result{mode: "closed c=2", elapsed: 3 * time.Second, lat: ms(2, 3, 4, 9), cpu: 2 * time.Second,
+		cpuBy: map[string]time.Duration{"gateway": 2 * time.Second}}
+	p := pool([]*result{a, b})
+	if p.throughput() != 1.5 || p.errors != 1 || p.cpu != 3*time.Second || p.cpuBy["gateway"] != 3*time.Second {
+		t.Errorf("pooled: %.2f req/s, %d errors, cpu %v, gateway %v; want 1.50, 1, 3s, 3s", p.throughput(), p.errors, p.cpu, p.cpuBy["gateway"])
+	}
+	if !slices.Equal(p.lat, ms(1, 2, 3, 4, 5, 9)) {
+		t.Errorf("latencies %v, want sorted", p.lat)
+	}
+	if unknown := pool([]*result{a, {elapsed: time.Second}}); unknown.cpu != 0 || unknown.cpuBy != nil {
+		t.Errorf("a round with unknown CPU pooled into cpu %v, %v", unknown.cpu, unknown.cpuBy)
+	}
+	if got := roundsNote([]float64{0.81, 0.774}); got != " (rounds 0.81, 0.77)" {
+		t.Errorf("roundsNote = %q", got)
+	}
+	if got := roundsNote([]float64{0.8}); got != "" {
+		t.Errorf("roundsNote of one round = %q", got)
 	}
 }

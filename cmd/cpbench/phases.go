@@ -55,16 +55,45 @@ func (d *deployment) open(ctx context.Context, o options, rate float64, baseline
 }
 
 // compare is one measurement against its baseline: closed loop at full
-// speed, then open loop at half the baseline's closed-loop rate.
+// speed in o.rounds rounds, then open loop at half the baseline's
+// closed-loop rate.
 type compare struct {
-	cpgw, base         *result
+	cpgw, base         *result   // the closed-loop rounds pooled
+	ratios             []float64 // each closed-loop round's cpgw/baseline throughput
 	cpgwOpen, baseOpen *result
 }
 
+// compare runs the closed-loop rounds in ABBA order (baseline first in
+// even rounds, cpgw first in odd ones): on a shared machine whose speed
+// drifts over a minute, one pair of runs can differ by more than what is
+// measured, and alternating spreads the drift over both sides. Only the
+// first round is profiled.
 func (d *deployment) compare(ctx context.Context, o options, name string, conc int, cpgw, base request) compare {
 	var c compare
-	c.base = d.profiled(ctx, o, name, true, func() *result { return d.closed(ctx, o, conc, true, base) })
-	c.cpgw = d.profiled(ctx, o, name, false, func() *result { return d.closed(ctx, o, conc, false, cpgw) })
+	var bases, cpgws []*result
+	for i := range max(o.rounds, 1) {
+		po := o
+		if i > 0 {
+			po.profile = ""
+		}
+		runBase := func() *result {
+			return d.profiled(ctx, po, name, true, func() *result { return d.closed(ctx, o, conc, true, base) })
+		}
+		runCPGW := func() *result {
+			return d.profiled(ctx, po, name, false, func() *result { return d.closed(ctx, o, conc, false, cpgw) })
+		}
+		var b, g *result
+		if i%2 == 0 {
+			b = runBase()
+			g = runCPGW()
+		} else {
+			g = runCPGW()
+			b = runBase()
+		}
+		bases, cpgws = append(bases, b), append(cpgws, g)
+		c.ratios = append(c.ratios, ratioOf(g, b))
+	}
+	c.base, c.cpgw = pool(bases), pool(cpgws)
 	rate := max(c.base.throughput()/2, 10)
 	c.baseOpen = d.open(ctx, o, rate, true, base)
 	c.cpgwOpen = d.open(ctx, o, rate, false, cpgw)
