@@ -37,7 +37,9 @@ type breakers struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	mu     sync.Mutex
+	// mu is read-locked on every forward: an exclusive lock there was
+	// contended by every concurrent request.
+	mu     sync.RWMutex
 	byAddr map[string]*breaker
 }
 
@@ -47,13 +49,19 @@ func newBreakers(cfg BreakerConfig, m *metrics, log *slog.Logger) *breakers {
 
 // get returns the breaker of addr, creating it closed.
 func (b *breakers) get(addr string) *breaker {
+	b.mu.RLock()
+	cb, ok := b.byAddr[addr]
+	b.mu.RUnlock()
+	if ok {
+		return cb
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if cb, ok := b.byAddr[addr]; ok {
+	if cb, ok := b.byAddr[addr]; ok { // made meanwhile
 		return cb
 	}
 	failures := b.cfg.ConsecutiveFailures
-	cb := gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
+	cb = gobreaker.NewCircuitBreaker[*http.Response](gobreaker.Settings{
 		Name:        addr,
 		MaxRequests: 1, // one probe when half-open
 		Timeout:     b.cfg.OpenTimeout,
