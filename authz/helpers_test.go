@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 // t0 is the fake clocks' start: fixed, so tokens and records are exact.
@@ -64,35 +65,17 @@ func mustSigningKey(t testing.TB, s crypto.Signer) SigningKey {
 	return k
 }
 
-// syncBuffer is a log sink safe to read while a Run goroutine logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // verifierEnv is a verifier over a JWKS file in a temp dir, on a fake clock.
 type verifierEnv struct {
 	v     *Verifier
 	clock *clockwork.FakeClock
 	jwks  string
-	log   *syncBuffer
+	log   *logbuf.Buffer
 }
 
 func newVerifierEnv(t testing.TB, mod func(*VerifierConfig), keys ...SigningKey) *verifierEnv {
 	t.Helper()
-	e := &verifierEnv{clock: clockwork.NewFakeClockAt(t0), jwks: filepath.Join(t.TempDir(), "jwks.json"), log: &syncBuffer{}}
+	e := &verifierEnv{clock: clockwork.NewFakeClockAt(t0), jwks: filepath.Join(t.TempDir(), "jwks.json"), log: &logbuf.Buffer{}}
 	e.writeKeys(t, keys...)
 	cfg := DefaultVerifierConfig()
 	cfg.JWKSFile, cfg.Issuer, cfg.Audience = e.jwks, testIssuer, testAudience

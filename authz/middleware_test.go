@@ -22,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 // testRouter mounts m the way the gateway does: inside a chi Group, so it
@@ -251,7 +252,7 @@ func TestMiddlewareNilParts(t *testing.T) {
 func TestMiddlewareHooks(t *testing.T) {
 	cert := verifiedTLS(&x509.Certificate{Subject: pkix.Name{CommonName: "legacy-controller"}})
 	policy, _ := ParsePolicy([]byte(testPolicy))
-	var log syncBuffer
+	var log logbuf.Buffer
 	m := &Middleware{
 		Policy:    policy,
 		Audit:     NewAuditor(failingWriter{}, nil),

@@ -13,6 +13,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cpgw/cpgw/internal/files"
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 func TestPolicyFile(t *testing.T) {
@@ -42,7 +43,7 @@ func TestPolicyFile(t *testing.T) {
 
 	write(readers)
 	clock := clockwork.NewFakeClockAt(t0)
-	log := &syncBuffer{}
+	log := &logbuf.Buffer{}
 	f, err := NewPolicyFile(path, time.Second, clock, slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)

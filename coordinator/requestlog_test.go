@@ -1,42 +1,23 @@
 package coordinator_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cpgw/cpgw/api"
 	"github.com/cpgw/cpgw/coordinator"
+	"github.com/cpgw/cpgw/internal/logbuf"
 	"github.com/cpgw/cpgw/shards"
 )
-
-// lockedBuffer is a log sink safe for the coordinator's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(l.b.String(), "\n")
-}
 
 // TestRequestLogCarriesID: the per-request logger is built lazily, and
 // what it logs carries the request's id (here the access line, at debug
 // level).
 func TestRequestLogCarriesID(t *testing.T) {
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	a := startNode(t, embeddedBackend.open(t), "a", func(c *coordinator.Config) {
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -55,7 +36,7 @@ func TestRequestLogCarriesID(t *testing.T) {
 			// The access line is written as the handler returns, which may
 			// be just after the client has its answer.
 			eventually(t, 5*time.Second, func() bool {
-				for _, l := range logs.lines() {
+				for _, l := range logs.Lines() {
 					if strings.Contains(l, "msg=request ") && strings.Contains(l, want) {
 						return true
 					}

@@ -12,13 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cpgw/cpgw/authz"
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 func TestFlagSources(t *testing.T) {
@@ -117,7 +117,7 @@ func TestDev(t *testing.T) {
 			t.Chdir(t.TempDir())
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			var out lockedBuffer
+			var out logbuf.Buffer
 			args := []string{"--backend", tt.backend, "--regions", "us-east,eu-west", "--port", "0",
 				"--state-dir", "state", "--log-level", "error"}
 			if tt.insecure {
@@ -201,24 +201,6 @@ func TestDev(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that cpgw dev may write while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // cpgw token mints what a gateway accepts: signed by the key, with the

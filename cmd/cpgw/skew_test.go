@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/internal/logbuf"
 	"github.com/cpgw/cpgw/internal/redistest"
 )
 
@@ -94,7 +95,7 @@ func TestSkewedCoordinator(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	done := make(chan error, 1)
 	go func() { done <- runCoordinator(ctx, []string{"--clock-offset", "1h"}, &logs) }()
 	defer func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/cpgw/cpgw/internal/files"
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 func TestNewReloaderErrors(t *testing.T) {
@@ -155,8 +156,8 @@ func TestReloadUnchangedContent(t *testing.T) {
 	ca := testCA(t, "ca")
 	p := issue(t, ca, serverReq("srv"))
 	certFile, keyFile := writePair(t, dir, "srv", p)
-	var logs logBuffer
-	r := newReloader(t, Files{CertFile: certFile, KeyFile: keyFile, Logger: logs.logger()})
+	var logs logbuf.Buffer
+	r := newReloader(t, Files{CertFile: certFile, KeyFile: keyFile, Logger: textLogger(&logs)})
 	before := r.pair.Load()
 	if err := p.Write(certFile, keyFile); err != nil { // new files, same bytes
 		t.Fatal(err)
@@ -281,8 +282,8 @@ func TestRunReloadsPairTogether(t *testing.T) {
 	certFile, keyFile := writePair(t, dir, "srv", old)
 	next := issue(t, ca, serverReq("new"))
 	clock := clockwork.NewFakeClockAt(time.Now())
-	var logs logBuffer
-	srv := newReloader(t, Files{CertFile: certFile, KeyFile: keyFile, Clock: clock, Logger: logs.logger()})
+	var logs logbuf.Buffer
+	srv := newReloader(t, Files{CertFile: certFile, KeyFile: keyFile, Clock: clock, Logger: textLogger(&logs)})
 	serial := func() *big.Int {
 		c, err := srv.GetCertificate(nil)
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cpgw/cpgw/internal/logbuf"
 )
 
 func TestIdentityURIs(t *testing.T) {
@@ -157,7 +159,7 @@ func TestMutualTLS(t *testing.T) {
 	srvCert, srvKey := writePair(t, dir, "srv", issue(t, ca, serverReq("srv")))
 	srv := newReloader(t, Files{CertFile: srvCert, KeyFile: srvKey, CAFile: caFile})
 	gw := RequireURIPrefix(GatewayURIPrefix)
-	var requiredLog, ifGivenLog logBuffer
+	var requiredLog, ifGivenLog logbuf.Buffer
 	required := "https://" + startServerLog(t, srv.ServerConfig(tls.RequireAndVerifyClientCert, gw), &requiredLog)
 	ifGiven := "https://" + startServerLog(t, srv.ServerConfig(tls.VerifyClientCertIfGiven, gw), &ifGivenLog)
 
@@ -179,7 +181,7 @@ func TestMutualTLS(t *testing.T) {
 		name      string
 		client    *http.Client
 		url       string
-		serverLog *logBuffer
+		serverLog *logbuf.Buffer
 		ok        bool
 		wantBody  string // if ok: the client identity the handler saw
 		wantLog   string // if !ok: what the server logs

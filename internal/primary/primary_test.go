@@ -1,7 +1,6 @@
 package primary
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cpgw/cpgw/internal/certs"
+	"github.com/cpgw/cpgw/internal/logbuf"
 	"github.com/cpgw/cpgw/internal/redisserver"
 	"github.com/cpgw/cpgw/internal/redistest"
 )
@@ -111,26 +111,8 @@ func newClient(t *testing.T, opts *redis.Options, log *slog.Logger, servers ...*
 	return c
 }
 
-// logs captures log output; safe for concurrent use.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLogs() (*logs, *slog.Logger) {
-	l := &logs{}
+func newLogs() (*logbuf.Buffer, *slog.Logger) {
+	l := &logbuf.Buffer{}
 	return l, slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
