@@ -57,7 +57,11 @@ type Config struct {
 	// Default 1024.
 	QueueDepth int
 	// StoreTimeout bounds each store call made for a request (an Apply, a
-	// read, an owner lookup, a namespace change). Default 5s.
+	// read, an owner lookup, a namespace change), as the call's context
+	// deadline. The Redis store's client (go-redis) honours that deadline
+	// while it waits for a pooled connection; its reads and writes on the
+	// network are bounded by its own timeouts instead (5 s by default, the
+	// same as this default; read_timeout= in the --redis URL). Default 5s.
 	StoreTimeout time.Duration
 	// NamespaceRefresh is the interval at which the namespace-settings cache
 	// is reloaded from the store. Default 1s.
