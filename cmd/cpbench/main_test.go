@@ -130,10 +130,19 @@ func TestPool(t *testing.T) {
 	if unknown := pool([]*result{a, {elapsed: time.Second}}); unknown.cpu != 0 || unknown.cpuBy != nil {
 		t.Errorf("a round with unknown CPU pooled into cpu %v, %v", unknown.cpu, unknown.cpuBy)
 	}
-	if got := roundsNote([]float64{0.81, 0.774}); got != " (rounds 0.81, 0.77)" {
+	if got := roundsNote([]float64{0.81, 0.779}); got != " (rounds 0.81, 0.77)" {
 		t.Errorf("roundsNote = %q", got)
 	}
 	if got := roundsNote([]float64{0.8}); got != "" {
 		t.Errorf("roundsNote of one round = %q", got)
+	}
+}
+
+// A ratio just under its target never reads as the target.
+func TestTimesRoundsDown(t *testing.T) {
+	for r, want := range map[float64]string{0.7996: "0.79×", 0.8: "0.80×", 0.29: "0.29×", 3: "3.00×", 2.169: "2.16×"} {
+		if got := times(r); got != want {
+			t.Errorf("times(%v) = %q, want %q", r, got, want)
+		}
 	}
 }
