@@ -13,9 +13,9 @@ import (
 	"github.com/cpgw/cpgw/shards"
 )
 
-// TestRequestLogCarriesID: the per-request logger is built lazily, and
-// what it logs carries the request's id (here the access line, at debug
-// level).
+// TestRequestLogCarriesID: what a request's logger writes carries the
+// request's id (here the access line, at debug level), now that the logger
+// is built only when something logs.
 func TestRequestLogCarriesID(t *testing.T) {
 	var logs logbuf.Buffer
 	a := startNode(t, embeddedBackend.open(t), "a", func(c *coordinator.Config) {

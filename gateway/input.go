@@ -222,22 +222,12 @@ func (q *queryValue) add(v string) {
 // (consistency=local): that map was about 2% of a local read's CPU.
 func parseReadQuery(raw string) readQuery {
 	var q readQuery
-	add := func(k, v string) {
-		switch k {
-		case api.QueryConsistency:
-			q.consistency.add(v)
-		case api.QueryMaxStaleness:
-			q.maxStaleness.add(v)
-		case api.QueryMinVersion:
-			q.minVersion.add(v)
-		}
-	}
 	if strings.ContainsAny(raw, "%+;") {
 		// Escapes to undo, or pairs url.ParseQuery drops: its own rules.
 		vs, _ := url.ParseQuery(raw)
 		for _, k := range []string{api.QueryConsistency, api.QueryMaxStaleness, api.QueryMinVersion} {
 			for _, v := range vs[k] {
-				add(k, v)
+				q.add(k, v)
 			}
 		}
 		return q
@@ -246,7 +236,20 @@ func parseReadQuery(raw string) readQuery {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
 		k, v, _ := strings.Cut(pair, "=")
-		add(k, v)
+		q.add(k, v)
 	}
 	return q
+}
+
+// add records value v of parameter k; parameters reads do not take are
+// ignored, as they always were.
+func (q *readQuery) add(k, v string) {
+	switch k {
+	case api.QueryConsistency:
+		q.consistency.add(v)
+	case api.QueryMaxStaleness:
+		q.maxStaleness.add(v)
+	case api.QueryMinVersion:
+		q.minVersion.add(v)
+	}
 }
