@@ -4,9 +4,9 @@ PKGS     ?= ./...
 # Short fuzz runs keep the targets honest in CI; `make fuzz FUZZTIME=5m` digs deeper.
 FUZZTIME ?= 10s
 
-.PHONY: test deps build vet bench fuzz chaos clean
+.PHONY: test deps build vet lint bench fuzz chaos clean
 
-test: deps vet
+test: deps vet lint
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 deps:
@@ -19,6 +19,11 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+# staticcheck, pinned so that a new release cannot fail an old commit.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 # Benchmarks: real redis-server, no -race (it distorts timings). First the
 # harness's table (cmd/cpbench: real processes, every figure beside its

@@ -253,9 +253,9 @@ func genHistory(seed uint64, n, clients, keys int) []Op {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	const step, jitter, lag = time.Millisecond, 4 * time.Millisecond, 500 * time.Millisecond
 	type reg struct {
-		value      string
-		ver, token uint64
-		at         time.Duration // lp of the write that made this state
+		value string
+		ver   uint64
+		at    time.Duration // lp of the write that made this state
 	}
 	regs := make([][]reg, keys) // each key's states, oldest first
 	cur := func(k int) reg {

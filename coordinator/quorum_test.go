@@ -162,7 +162,7 @@ func TestMajorityFollowsDetach(t *testing.T) {
 	// and writes miss it (503, applied); then it is one.
 	for _, r := range rs.Replicas[1:] {
 		c := r.Client()
-		if err := c.SlaveOf(t.Context(), "NO", "ONE").Err(); err != nil {
+		if err := c.ReplicaOf(t.Context(), "NO", "ONE").Err(); err != nil {
 			t.Fatal(err)
 		}
 		c.Close()

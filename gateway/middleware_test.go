@@ -50,7 +50,7 @@ func TestRequestIDContext(t *testing.T) {
 					t.Error("parent context value lost")
 				}
 				logger(ctx).Info("hello")
-				if logger(ctx) != logger(ctx) {
+				if first, again := logger(ctx), logger(ctx); first != again {
 					t.Error("a new logger per call")
 				}
 				cancel()

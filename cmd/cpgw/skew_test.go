@@ -155,7 +155,7 @@ func TestSkewedCoordinator(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if ahead := obj.Metadata.UpdatedAt.Sub(time.Now()); ahead < 55*time.Minute || ahead > 65*time.Minute {
+	if ahead := time.Until(obj.Metadata.UpdatedAt); ahead < 55*time.Minute || ahead > 65*time.Minute {
 		t.Fatalf("write stamped %v (%v from now), want about an hour ahead", obj.Metadata.UpdatedAt, ahead)
 	}
 }

@@ -469,7 +469,7 @@ func TestRealClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ahead := c.Now().Sub(time.Now()); ahead < 59*time.Minute || ahead > 61*time.Minute {
+	if ahead := time.Until(c.Now()); ahead < 59*time.Minute || ahead > 61*time.Minute {
 		t.Fatalf("skewed clock %v ahead, want about an hour", ahead)
 	}
 	if !strings.Contains(c.Now().String(), " m=") {

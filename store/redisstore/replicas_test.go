@@ -59,7 +59,7 @@ func TestAttachedReplicasCache(t *testing.T) {
 	detached := time.Now()
 	rc := rs.Replicas[0].Client()
 	defer rc.Close()
-	if err := rc.SlaveOf(ctx, "NO", "ONE").Err(); err != nil {
+	if err := rc.ReplicaOf(ctx, "NO", "ONE").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.AttachedReplicas(ctx); time.Since(detached) < ttl/2 && (err != nil || n != 1) {

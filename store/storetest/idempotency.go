@@ -109,32 +109,32 @@ func testFingerprintMismatch(t *testing.T, s store.Store) {
 
 // failureArrange makes a keyed write fail, then changes the shard so that the
 // same write would now succeed; a replay must still answer with the failure.
-type failureArrange func(t *testing.T, s store.Store, tok fencing.Token) (w store.Write, want error, makeApplicable func())
+type failureArrange func(t *testing.T, s store.Store, tok fencing.Token) (w store.Write, makeApplicable func(), want error)
 
-func failIfAbsentExisting(t *testing.T, s store.Store, tok fencing.Token) (store.Write, error, func()) {
+func failIfAbsentExisting(t *testing.T, s store.Store, tok fencing.Token) (store.Write, func(), error) {
 	mustPut(t, s, 0, tok, "ns", "obj", `{}`)
-	return withKey(ifAbsent(put("ns", "obj", `{"new":true}`)), "k", "fp"), store.ErrPrecondition, func() {
+	return withKey(ifAbsent(put("ns", "obj", `{"new":true}`)), "k", "fp"), func() {
 		applyOne(t, s, 0, tok, del("ns", "obj"))
-	}
+	}, store.ErrPrecondition
 }
 
-func failIfVersionMismatch(t *testing.T, s store.Store, tok fencing.Token) (store.Write, error, func()) {
+func failIfVersionMismatch(t *testing.T, s store.Store, tok fencing.Token) (store.Write, func(), error) {
 	mustPut(t, s, 0, tok, "ns", "obj", `{}`) // version 1
-	return withKey(ifVersion(put("ns", "obj", `{"new":true}`), 2), "k", "fp"), store.ErrPrecondition, func() {
+	return withKey(ifVersion(put("ns", "obj", `{"new":true}`), 2), "k", "fp"), func() {
 		mustPut(t, s, 0, tok, "ns", "obj", `{"v":2}`) // version 2
-	}
+	}, store.ErrPrecondition
 }
 
-func failDeleteAbsent(t *testing.T, s store.Store, tok fencing.Token) (store.Write, error, func()) {
-	return withKey(del("ns", "obj"), "k", "fp"), store.ErrNotFound, func() {
+func failDeleteAbsent(t *testing.T, s store.Store, tok fencing.Token) (store.Write, func(), error) {
+	return withKey(del("ns", "obj"), "k", "fp"), func() {
 		mustPut(t, s, 0, tok, "ns", "obj", `{}`)
-	}
+	}, store.ErrNotFound
 }
 
 func failureReplayCase(arrange failureArrange) func(t *testing.T, s store.Store) {
 	return func(t *testing.T, s store.Store) {
 		tok := own(t, s, 0)
-		w, want, makeApplicable := arrange(t, s, tok)
+		w, makeApplicable, want := arrange(t, s, tok)
 		first := applyOne(t, s, 0, tok, w)
 		requireFailed(t, "first attempt", first, want)
 		if first.Replayed {
