@@ -33,6 +33,14 @@ func (c *Coordinator) handleNamespace(w http.ResponseWriter, r *http.Request) {
 		sendError(w, r, e)
 		return
 	}
+	// Settings carry no version to compare: applying a conditional change
+	// unconditionally would break the caller's precondition.
+	for _, h := range []string{"If-Match", "If-None-Match"} {
+		if r.Header.Get(h) != "" {
+			sendError(w, r, badRequest(api.CodeInvalidParameter, "%s is not allowed on namespace settings", h))
+			return
+		}
+	}
 	body, e := readBody(w, r)
 	if e != nil {
 		sendError(w, r, e)

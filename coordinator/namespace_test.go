@@ -121,6 +121,8 @@ func TestNamespacePin(t *testing.T) {
 			{"other namespace", shard, `{"namespace":"other","homeRegion":"eu-west"}`, nil, 400, api.CodeInvalidBody},
 			{"content type", shard, `{}`, []string{"Content-Type", "text/plain"}, 415, api.CodeUnsupportedMedia},
 			{"wrong shard", (shard + 1) % testShards, `{"homeRegion":"eu-west"}`, nil, 421, api.CodeMisdirected},
+			{"conditional", shard, `{"homeRegion":"eu-west"}`, []string{"If-Match", `"1"`}, 400, api.CodeInvalidParameter},
+			{"create only", shard, `{"homeRegion":"eu-west"}`, []string{"If-None-Match", "*"}, 400, api.CodeInvalidParameter},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

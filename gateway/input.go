@@ -63,10 +63,22 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
+// conditions are the preconditions a write accepts.
+type conditions uint8
+
+const (
+	// condIfMatch: If-Match with one quoted version.
+	condIfMatch conditions = 1 << iota
+	// condIfNoneMatch: If-None-Match: * (create only).
+	condIfNoneMatch
+)
+
 // writeHeaders checks and collects the headers a write forwards: a valid
-// Idempotency-Key, If-Match as a quoted version, If-None-Match as "*", and
-// not both conditions at once.
-func writeHeaders(r *http.Request, allowIfNoneMatch bool) (http.Header, *inputError) {
+// Idempotency-Key, If-Match as a quoted version, If-None-Match as "*", not
+// both conditions at once, and only the conditions in allowed. Refusing a
+// condition beats forwarding it: an owner that does not evaluate it would
+// apply the write unconditionally.
+func writeHeaders(r *http.Request, allowed conditions) (http.Header, *inputError) {
 	out := make(http.Header)
 	if vs := r.Header.Values(api.HeaderIdempotencyKey); len(vs) > 0 {
 		if len(vs) > 1 || !api.ValidIdempotencyKey(vs[0]) {
@@ -77,6 +89,9 @@ func writeHeaders(r *http.Request, allowIfNoneMatch bool) (http.Header, *inputEr
 	}
 	ifMatch, hasIfMatch := single(r.Header, "If-Match")
 	if hasIfMatch {
+		if allowed&condIfMatch == 0 {
+			return nil, notAllowed(r, "If-Match")
+		}
 		if _, ok := parseETag(ifMatch); !ok {
 			return nil, invalidf(http.StatusBadRequest, api.CodeInvalidParameter,
 				`If-Match %q: want one quoted version, e.g. "7"`, truncate(ifMatch, 64))
@@ -85,8 +100,8 @@ func writeHeaders(r *http.Request, allowIfNoneMatch bool) (http.Header, *inputEr
 	}
 	ifNone, hasIfNone := single(r.Header, "If-None-Match")
 	if hasIfNone {
-		if !allowIfNoneMatch {
-			return nil, invalidf(http.StatusBadRequest, api.CodeInvalidParameter, "If-None-Match is not allowed on %s", r.Method)
+		if allowed&condIfNoneMatch == 0 {
+			return nil, notAllowed(r, "If-None-Match")
 		}
 		if ifNone != "*" {
 			return nil, invalidf(http.StatusBadRequest, api.CodeInvalidParameter, `If-None-Match %q: only "*" (create only) is supported`, truncate(ifNone, 64))
@@ -97,6 +112,11 @@ func writeHeaders(r *http.Request, allowIfNoneMatch bool) (http.Header, *inputEr
 		return nil, invalidf(http.StatusBadRequest, api.CodeInvalidParameter, "If-Match and If-None-Match together can never both hold")
 	}
 	return out, nil
+}
+
+// notAllowed refuses a precondition header the route does not evaluate.
+func notAllowed(r *http.Request, header string) *inputError {
+	return invalidf(http.StatusBadRequest, api.CodeInvalidParameter, "%s is not allowed on %s %s", header, r.Method, truncate(r.URL.EscapedPath(), 128))
 }
 
 // single returns a header's value; several values are joined so that a

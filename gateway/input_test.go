@@ -69,6 +69,9 @@ func TestInputValidation(t *testing.T) {
 		{"if-none-match not star", "PUT", obj, `{}`, jsonHdr(map[string]string{"If-None-Match": `"7"`}), 400, api.CodeInvalidParameter},
 		{"both conditions", "PUT", obj, `{}`, jsonHdr(map[string]string{"If-Match": `"7"`, "If-None-Match": "*"}), 400, api.CodeInvalidParameter},
 		{"create-only delete", "DELETE", obj, "", map[string]string{"If-None-Match": "*"}, 400, api.CodeInvalidParameter},
+		// Namespace settings carry no version: a condition would be ignored.
+		{"conditional namespace settings", "PUT", "/v1/namespaces/a", `{}`, jsonHdr(map[string]string{"If-Match": `"1"`}), 400, api.CodeInvalidParameter},
+		{"create-only namespace settings", "PUT", "/v1/namespaces/a", `{}`, jsonHdr(map[string]string{"If-None-Match": "*"}), 400, api.CodeInvalidParameter},
 
 		// Read parameters.
 		{"unknown consistency", "GET", obj + "?consistency=eventual", "", nil, 400, api.CodeInvalidParameter},

@@ -23,7 +23,7 @@ func (g *Gateway) putObject(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	hdr, e := writeHeaders(r, true)
+	hdr, e := writeHeaders(r, condIfMatch|condIfNoneMatch)
 	if e != nil {
 		e.write(w)
 		return
@@ -58,7 +58,7 @@ func (g *Gateway) deleteObject(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	hdr, e := writeHeaders(r, false)
+	hdr, e := writeHeaders(r, condIfMatch)
 	if e != nil {
 		e.write(w)
 		return
@@ -104,7 +104,7 @@ func (g *Gateway) putNamespace(w http.ResponseWriter, r *http.Request) {
 		e.write(w)
 		return
 	}
-	hdr, e := writeHeaders(r, true)
+	hdr, e := writeHeaders(r, 0)
 	if e != nil {
 		e.write(w)
 		return
