@@ -32,7 +32,7 @@ lint:
 BENCH_ARGS ?=
 bench: deps
 	$(GO) run ./cmd/cpbench $(BENCH_ARGS)
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/... ./cmd/internal/devcluster/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./store/... ./leases/... ./shards/... ./authz/ ./cmd/internal/devcluster/
 
 # The chaos suite on real processes: every scenario (make test runs a short
 # set). SOAK=30m repeats them for that long; the report, histories and any

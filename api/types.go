@@ -51,8 +51,9 @@ type NamespaceSettings struct {
 // A write is acknowledged only once Replicas replicas have it (Redis WAIT),
 // and it survives the loss of the primary when one of them is promoted. If
 // they do not acknowledge within Timeout the client gets 503
-// quorum_not_reached: the write may have been applied, and repeating it with
-// the same Idempotency-Key is the safe answer (the repeat replays the first
+// quorum_not_reached: the write was applied on the primary but may be lost
+// if the primary fails before a replica has it, and repeating it with the
+// same Idempotency-Key is the safe answer (the repeat replays the first
 // outcome and waits for the replicas again).
 //
 // With Majority the count follows the replicas attached to the primary when

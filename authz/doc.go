@@ -30,10 +30,12 @@
 //     unknown verb or resource, or no matching rule is 403. A token identity
 //     matches only user: and group: subjects, a certificate identity only
 //     cert: ones. Cluster-scoped requests need a rule for namespace "*".
-//   - Every 401 and 403 is audited, and so is every put or delete that
-//     passed, with the status the client got; that record is written before
-//     the response header is sent. Audit records and error messages hold
-//     short fixed reasons, never a token.
+//   - Every 403 is audited, and so is every 401 up to
+//     DefaultUnauthenticatedPerSecond a second (the next record counts those
+//     left out), and every put or delete that passed, with the status the
+//     client got; that record is written before the response header is
+//     sent. Audit records and error messages hold short fixed reasons, never
+//     a token.
 //   - Nothing panics on bad input: tokens, key sets and policies are
 //     fuzzed (FuzzVerify, FuzzParseJWKS, FuzzParsePolicy).
 //

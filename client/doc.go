@@ -33,12 +33,15 @@
 //   - a wait that would end after the context's deadline or outside the retry
 //     budget is not started: the call returns at once.
 //
-// Reads are safe to retry. Writes (Put, Delete, SetNamespace) are retried only
+// Reads are safe to retry. Object writes (Put, Delete) are retried only
 // because every write carries an Idempotency-Key: the caller's (IdempotencyKey)
 // or one the client generates for that call. The same key is sent on every
 // attempt, to every gateway, so a write that reached the store before its
 // response was lost is applied once and the retry gets the first response
-// back (ResponseInfo.Replayed).
+// back (ResponseInfo.Replayed). SetNamespace sends a key too, but the server
+// records none for settings: a retry is safe because it replaces the
+// settings whole with the same ones, not because it is replayed; a change
+// someone else made in between is overwritten.
 //
 // # Failover
 //

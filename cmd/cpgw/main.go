@@ -1,12 +1,13 @@
 // Command cpgw is cpgw's one binary: the regional gateway, the shard
 // coordinator, a whole local deployment for development, and tools.
 //
-//	cpgw dev [--regions us-east,eu-west,ap-south] [--state-dir DIR] [--backend embedded|redis] [--insecure]
+//	cpgw dev [--regions us-east,eu-west,ap-south] [--state-dir DIR] [--backend embedded|redis]
+//	         [--port 8080] [--replica-lag 50ms] [--insecure]
 //	cpgw coordinator --region R --id ID --listen HOST:PORT --advertise URL --redis URL
 //	                 (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure)
 //	cpgw gateway     --region R --listen HOST:PORT --redis URL [--redis-replica URL]
 //	                 (--tls-cert FILE --tls-key FILE --tls-ca FILE --policy FILE [--jwks FILE] | --insecure)
-//	cpgw token --key FILE --sub NAME --roles r1,r2 [--ttl 1h]
+//	cpgw token --key FILE --sub NAME [--roles g1,g2] [--ttl 1h]
 //	cpgw version
 //
 // Without --insecure the servers speak only TLS (mTLS between gateways and
