@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/coordinator"
@@ -36,6 +35,7 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	leaseReplicas := fs.Int("lease-replicas", 0, "Redis replicas that must acknowledge (WAIT) a lease grant or renewal before it counts; set it to 1 or more when a replica may be promoted")
 	leaseReplicaTimeout := fs.Duration("lease-replica-timeout", 200*time.Millisecond, "how long a grant or renewal waits for --lease-replicas")
 	debugListen := fs.String("debug-listen", "", "HOST:PORT to serve Go's profiler (/debug/pprof/) on, without authentication: keep it on loopback (default: off)")
+	opsListen := fs.String("ops-listen", "", opsListenUsage)
 	maxBatch := fs.Int("max-batch", coordinator.DefaultMaxBatch, "most writes of one shard applied in one store round trip (1 turns group commit off)")
 	batchWait := fs.Duration("batch-wait", coordinator.DefaultBatchWait, "how long a busy shard writer holds a batch open for more writes (0 or negative: never)")
 	var files secure.CoordinatorFiles
@@ -89,7 +89,10 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	if err := countRoundTrips(reg, rc, "primary"); err != nil {
 		return err
 	}
@@ -126,6 +129,10 @@ func runCoordinator(ctx context.Context, args []string, stderr io.Writer) error 
 		loop = alongside(co.Run, sec.Run)
 	}
 	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		l.Close()
+		return err
+	}
+	if loop, err = withOps(loop, *opsListen, co.Handler(), log); err != nil {
 		l.Close()
 		return err
 	}

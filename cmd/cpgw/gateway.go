@@ -7,8 +7,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/cpgw/cpgw/cmd/internal/secure"
 	"github.com/cpgw/cpgw/gateway"
 	"github.com/cpgw/cpgw/store/redisstore"
@@ -24,6 +22,7 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	redisCA := fs.String("redis-ca", "", "CA bundle a rediss:// server's certificate must chain to (default: the system roots)")
 	insecure := fs.Bool("insecure", false, "plain HTTP and no authentication (local experiments only)")
 	debugListen := fs.String("debug-listen", "", "HOST:PORT to serve Go's profiler (/debug/pprof/) on, without authentication: keep it on loopback (default: off)")
+	opsListen := fs.String("ops-listen", "", opsListenUsage)
 	shardCount := fs.Int("shards", 0, "shard count proposed if the cluster has none recorded (default 64; the recorded count wins)")
 	var files secure.GatewayFiles
 	fs.StringVar(&files.CertFile, "tls-cert", "", "the gateway's certificate (PEM, with chain): served to clients and presented to coordinators; reloaded when it changes")
@@ -69,7 +68,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer pc.Close()
-	reg := prometheus.NewRegistry()
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
 	cfg.Registerer, cfg.Gatherer = reg, reg
 	if err := countRoundTrips(reg, pc, "primary"); err != nil {
 		return err
@@ -110,6 +112,10 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 		loop = alongside(g.Run, sec.Run)
 	}
 	if loop, err = withDebug(loop, *debugListen, log); err != nil {
+		l.Close()
+		return err
+	}
+	if loop, err = withOps(loop, *opsListen, g.Handler(), log); err != nil {
 		l.Close()
 		return err
 	}

@@ -110,29 +110,14 @@ func TestSkewedCoordinator(t *testing.T) {
 		}
 	}()
 
-	listening := regexp.MustCompile(`msg="coordinator listening" listen=(\S+)`)
-	var addr string
-	deadline := time.Now().Add(30 * time.Second)
-	for addr == "" {
-		if m := listening.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("coordinator exited: %v\n%s", err, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("coordinator not listening:\n%s", logs.String())
-		}
-	}
+	addr := waitLog(t, &logs, regexp.MustCompile(`msg="coordinator listening" listen=(\S+)`), done)
 	if !strings.Contains(logs.String(), `level=WARN msg="clock skew injected for testing`) ||
 		!strings.Contains(logs.String(), "clock_offset=1h0m0s clock_rate=1.01") {
 		t.Fatalf("no warning of the skew:\n%s", logs.String())
 	}
 
 	// Shard 0 is the only one; retry while the coordinator acquires it.
+	deadline := time.Now().Add(30 * time.Second)
 	url := "http://" + addr + api.InternalObjectPath(0, "ns", "obj")
 	var obj api.Object
 	for {

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpgw/cpgw/api"
+	"github.com/cpgw/cpgw/internal/logbuf"
+	"github.com/cpgw/cpgw/internal/redistest"
+)
+
+// waitLog waits until logs match re and returns the first submatch; it
+// fails the test if the server (done) ends first or 30 s pass.
+func waitLog(t *testing.T, logs *logbuf.Buffer, re *regexp.Regexp, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(logs.String()); m != nil {
+			return m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line matching %s:\n%s", re, logs.String())
+		}
+	}
+}
+
+// TestOpsListen: --ops-listen serves a coordinator's probes and metrics
+// (the Go runtime's and the process's among them) in plain HTTP, and
+// nothing of its internal API.
+func TestOpsListen(t *testing.T) {
+	rs := redistest.Start(t, 0)
+	for k, v := range map[string]string{
+		"CPGW_REGION": "r", "CPGW_ID": "ops", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
+		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1",
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs logbuf.Buffer
+	done := make(chan error, 1)
+	go func() { done <- runCoordinator(ctx, []string{"--ops-listen", "127.0.0.1:0"}, &logs) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("coordinator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("coordinator did not stop")
+		}
+	}()
+	ops := waitLog(t, &logs, regexp.MustCompile(`msg="serving probes and metrics without authentication" ops_listen=(\S+)`), done)
+
+	for _, c := range []struct {
+		method, path string
+		status       int
+		body         []string // substrings the body must hold
+	}{
+		{http.MethodGet, "/healthz", http.StatusOK, nil},
+		{http.MethodGet, "/metrics", http.StatusOK, []string{"cpgw_coordinator_", "go_goroutines", "process_resident_memory_bytes"}},
+		{http.MethodGet, api.InternalObjectPath(0, "ns", "obj"), http.StatusNotFound, nil},
+		{http.MethodPut, api.InternalObjectPath(0, "ns", "obj"), http.StatusNotFound, nil},
+		{http.MethodPost, "/metrics", http.StatusMethodNotAllowed, nil},
+	} {
+		t.Run(c.method+" "+c.path, func(t *testing.T) {
+			req, err := http.NewRequest(c.method, "http://"+ops+c.path, strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, c.status)
+			}
+			for _, s := range c.body {
+				if !strings.Contains(string(body), s) {
+					t.Errorf("body lacks %q", s)
+				}
+			}
+		})
+	}
+	// /readyz answers from the coordinator itself, whichever way it is.
+	resp, err := http.Get("http://" + ops + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz: %d", resp.StatusCode)
+	}
+}
+
+func TestOpsListenBadAddress(t *testing.T) {
+	if _, err := withOps(nil, "256.0.0.1:x", http.NotFoundHandler(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--ops-listen") {
+		t.Fatalf("err %v, want one naming --ops-listen", err)
+	}
+}
