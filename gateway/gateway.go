@@ -100,7 +100,12 @@ func New(primary Primary, replica Replica, cfg Config) (*Gateway, error) {
 	}
 	g.tracker = tracker
 
-	m := newMetrics(g.tracker.Bound, func() time.Duration { return g.cache.age() }, func() int { return g.holds.total() })
+	m := newMetrics(gaugeReaders{
+		staleness: g.tracker.Bound,
+		mapAge:    func() time.Duration { return g.cache.age() },
+		held:      func() int { return g.holds.total() },
+		shards:    func() (int, int) { return g.cache.current().shardCounts() },
+	})
 	g.metrics = m
 	g.breakers = newBreakers(cfg.Breaker, m, cfg.Logger)
 	g.holds = newHolds(cfg.Failover.MaxQueued)

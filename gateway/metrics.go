@@ -34,10 +34,35 @@ type metrics struct {
 	hot hotPath // resolved children of requests and reads
 }
 
-// newMetrics creates the instruments, with gauges that read the staleness
-// bound and the map age when scraped. Register them once what the gauges
-// read exists: a scrape may come at any moment after.
-func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Duration, held func() int) *metrics {
+// gaugeReaders are what the gauges read when scraped; a nil one reads as
+// zero (and an unknown staleness or map age as NaN).
+type gaugeReaders struct {
+	staleness func() (time.Duration, bool) // the replica's staleness bound
+	mapAge    func() time.Duration         // negative before the first load
+	held      func() int                   // requests held by failover buffering
+	shards    func() (total, unowned int)  // in the last shard map loaded
+}
+
+func (r *gaugeReaders) fill() {
+	if r.staleness == nil {
+		r.staleness = func() (time.Duration, bool) { return 0, false }
+	}
+	if r.mapAge == nil {
+		r.mapAge = func() time.Duration { return -1 }
+	}
+	if r.held == nil {
+		r.held = func() int { return 0 }
+	}
+	if r.shards == nil {
+		r.shards = func() (int, int) { return 0, 0 }
+	}
+}
+
+// newMetrics creates the instruments, with gauges that read from r when
+// scraped. Register them once what the gauges read exists: a scrape may
+// come at any moment after.
+func newMetrics(r gaugeReaders) *metrics {
+	r.fill()
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cpgw_gateway_request_duration_seconds",
@@ -46,7 +71,7 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		}, []string{"route", "method", "code", "consistency"}),
 		forwards: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpgw_gateway_forwards_total",
-			Help: "Requests forwarded to shard owners, by kind (write, read, namespace) and outcome (relayed, unavailable, no_owner, canceled).",
+			Help: "Requests forwarded to shard owners, by kind (write, read, namespace) and outcome (relayed, unavailable, no_owner, held_full: the failover queue was full, canceled).",
 		}, []string{"kind", "outcome"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cpgw_gateway_forward_retries_total",
@@ -69,7 +94,7 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		Name: "cpgw_gateway_replica_staleness_seconds",
 		Help: "Upper bound on the staleness of the region's replica; NaN while unknown (local reads then go to the owner).",
 	}, func() float64 {
-		if d, ok := staleness(); ok {
+		if d, ok := r.staleness(); ok {
 			return d.Seconds()
 		}
 		return math.NaN()
@@ -78,7 +103,7 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 		Name: "cpgw_gateway_shard_map_age_seconds",
 		Help: "Time since the shard map was last loaded successfully; NaN before the first load.",
 	}, func() float64 {
-		if d := mapAge(); d >= 0 {
+		if d := r.mapAge(); d >= 0 {
 			return d.Seconds()
 		}
 		return math.NaN()
@@ -86,10 +111,19 @@ func newMetrics(staleness func() (time.Duration, bool), mapAge func() time.Durat
 	heldGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "cpgw_gateway_failover_held_requests",
 		Help: "Requests held waiting for a reachable shard owner (failover buffering).",
-	}, func() float64 { return float64(held()) })
+	}, func() float64 { return float64(r.held()) })
+	shardsGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cpgw_gateway_shards",
+		Help: "Shards in the cluster's layout, as of the last shard map loaded; 0 before the first load.",
+	}, func() float64 { total, _ := r.shards(); return float64(total) })
+	unownedGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "cpgw_gateway_shards_without_owner",
+		Help: "Shards whose lease nobody held in the last shard map loaded: their requests wait for an owner (failover buffering), then get 503 no_owner.",
+	}, func() float64 { _, unowned := r.shards(); return float64(unowned) })
 	m.hot = newHotPath(m.requests, m.reads)
 	m.all = []prometheus.Collector{
-		m.requests, m.forwards, m.retries, m.breakerState, m.reads, m.refreshes, stalenessGauge, ageGauge, heldGauge,
+		m.requests, m.forwards, m.retries, m.breakerState, m.reads, m.refreshes,
+		stalenessGauge, ageGauge, heldGauge, shardsGauge, unownedGauge,
 	}
 	return m
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -95,7 +94,7 @@ func TestAccessLog(t *testing.T) {
 			base := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: tc.level})).With("gateway", "gw-1")
 			cfg := DefaultConfig()
 			cfg.Logger = base
-			g := &Gateway{cfg: cfg, metrics: newMetrics(func() (_ time.Duration, _ bool) { return }, func() time.Duration { return 0 }, func() int { return 0 })}
+			g := &Gateway{cfg: cfg, metrics: newMetrics(gaugeReaders{})}
 			r := chi.NewRouter()
 			r.Use(withRequestID(base, newRequestIDs()), g.accessLog)
 			r.Get(tc.path, func(w http.ResponseWriter, r *http.Request) {

@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +107,26 @@ func TestShardMapJSON(t *testing.T) {
 	}
 	if free := m.Shards[4]; free.Owner != "" || free.Address != "" || free.LeaseRemainingMs != 0 {
 		t.Errorf("unowned shard 4: %+v", free)
+	}
+
+	// The gauges count the same map.
+	unowned := 0
+	for _, e := range m.Shards {
+		if e.Owner == "" {
+			unowned++
+		}
+	}
+	if unowned == 0 || unowned == testShards {
+		t.Fatalf("%d of %d shards unowned: the check below would not tell owned from unowned", unowned, testShards)
+	}
+	metrics := string(readAll(t, h.do("GET", "/metrics", "", nil)))
+	for _, want := range []string{
+		fmt.Sprintf("cpgw_gateway_shards %d", testShards),
+		fmt.Sprintf("cpgw_gateway_shards_without_owner %d", unowned),
+	} {
+		if !slices.Contains(strings.Split(metrics, "\n"), want) {
+			t.Errorf("/metrics lacks the line %q", want)
+		}
 	}
 }
 

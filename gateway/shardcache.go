@@ -31,6 +31,21 @@ type snapshot struct {
 	loadedAt   time.Time // on the gateway's clock, when the load finished
 }
 
+// shardCounts returns the shards in the map and those with no owner; a nil
+// snapshot (nothing loaded yet) has none.
+func (s *snapshot) shardCounts() (total, unowned int) {
+	if s == nil {
+		return 0, 0
+	}
+	for _, e := range s.m.Entries() {
+		total++
+		if e.Owner == "" {
+			unowned++
+		}
+	}
+	return total, unowned
+}
+
 // shardOf returns the shard that holds namespace ns: the shard recorded in
 // its stored settings if it has any (resolved when it was pinned, so later
 // region changes cannot move it), else shards.Of.

@@ -38,7 +38,7 @@ func TestRefreshCoalesces(t *testing.T) {
 	cfg := testConfig(t).withDefaults()
 	cfg.RefreshInterval = time.Hour
 	reg := newPrivateRegistry()
-	m := newMetrics(func() (time.Duration, bool) { return 0, false }, func() time.Duration { return 0 }, func() int { return 0 })
+	m := newMetrics(gaugeReaders{})
 	if err := m.register(reg); err != nil {
 		t.Fatal(err)
 	}
