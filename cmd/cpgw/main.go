@@ -8,6 +8,7 @@
 //	cpgw gateway     --region R --listen HOST:PORT --redis URL [--redis-replica URL]
 //	                 (--tls-cert FILE --tls-key FILE --tls-ca FILE --policy FILE [--jwks FILE] | --insecure)
 //	cpgw token --key FILE --sub NAME [--roles g1,g2] [--ttl 1h]
+//	cpgw token --jwks --key FILE[,FILE...]
 //	cpgw version
 //
 // Without --insecure the servers speak only TLS (mTLS between gateways and
@@ -86,7 +87,7 @@ Commands:
   cpgw dev          run a whole local deployment (gateways and coordinators per region)
   cpgw coordinator  run a shard coordinator
   cpgw gateway      run a regional gateway
-  cpgw token        mint a bearer token
+  cpgw token        mint a bearer token (--jwks: print the key set that verifies it)
   cpgw version      print the version
 
 Run "cpgw <command> --help" for a command's flags. Every flag also reads from

@@ -79,6 +79,9 @@ func TestCommandErrors(t *testing.T) {
 		{"token without a key", []string{"token", "--sub", "me"}, 2, "--key is required"},
 		{"token with a bad key file", []string{"token", "--sub", "me", "--key", "/nonexistent/key"}, 1, "/nonexistent/key"},
 		{"token with a silly ttl", []string{"token", "--sub", "me", "--key", "k", "--ttl", "-1h"}, 1, "--ttl"},
+		{"key set without a key", []string{"token", "--jwks"}, 2, "--key is required"},
+		{"key set of a bad key file", []string{"token", "--jwks", "--key", "/nonexistent/key"}, 1, "/nonexistent/key"},
+		{"key set of no file", []string{"token", "--jwks", "--key", " , "}, 1, "no keys"},
 		{"coordinator advertising http", []string{"coordinator", "--region", "r", "--id", "c", "--listen", "127.0.0.1:0",
 			"--advertise", "http://127.0.0.1:1", "--redis", "redis://127.0.0.1:1"}, 1, "must be https"},
 	}
@@ -243,5 +246,49 @@ func TestToken(t *testing.T) {
 	}
 	if _, err := late.Verify(context.Background(), strings.TrimSpace(out.String())); !errors.Is(err, authz.ErrUnauthenticated) {
 		t.Fatalf("an expired token: %v", err)
+	}
+}
+
+// TestTokenJWKS: the key set token --jwks prints verifies the tokens of
+// every key it lists, and holds no private key.
+func TestTokenJWKS(t *testing.T) {
+	dir := t.TempDir()
+	var keyFiles []string
+	for _, name := range []string{"old.key", "new.key"} {
+		key, err := authz.GenerateSigningKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := authz.WriteSigningKey(f, key); err != nil {
+			t.Fatal(err)
+		}
+		keyFiles = append(keyFiles, f)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"token", "--jwks", "--key", strings.Join(keyFiles, ",")}, &out, io.Discard); code != 0 {
+		t.Fatalf("token --jwks: exit %d", code)
+	}
+	if strings.Contains(out.String(), `"d"`) {
+		t.Fatalf("the key set holds a private part:\n%s", out.String())
+	}
+	jwksFile := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := authz.DefaultVerifierConfig()
+	cfg.JWKSFile, cfg.Issuer, cfg.Audience = jwksFile, "cpgw", "cpgw"
+	v, err := authz.NewVerifier(cfg)
+	if err != nil {
+		t.Fatalf("the printed key set does not load: %v\n%s", err, out.String())
+	}
+	for _, f := range keyFiles {
+		var tok bytes.Buffer
+		if code := run([]string{"token", "--key", f, "--sub", "alice"}, &tok, io.Discard); code != 0 {
+			t.Fatalf("token: exit %d", code)
+		}
+		if _, err := v.Verify(context.Background(), strings.TrimSpace(tok.String())); err != nil {
+			t.Errorf("a token of %s does not verify: %v", filepath.Base(f), err)
+		}
 	}
 }
