@@ -15,22 +15,62 @@ import (
 	"github.com/cpgw/cpgw/internal/redistest"
 )
 
-// waitLog waits until logs match re and returns the first submatch; it
-// fails the test if the server (done) ends first or 30 s pass.
-func waitLog(t *testing.T, logs *logbuf.Buffer, re *regexp.Regexp, done <-chan error) string {
+// testCoordinator is a coordinator run in process by startCoordinator.
+type testCoordinator struct {
+	logs logbuf.Buffer
+	done chan error // its result, once it stops
+}
+
+// startCoordinator runs an insecure one-shard coordinator in region r on a
+// real redis-server, configured through the environment as in production
+// plus env, with args on its command line. It is stopped, and must stop
+// cleanly, when the test ends.
+func startCoordinator(t *testing.T, env map[string]string, args ...string) *testCoordinator {
+	t.Helper()
+	rs := redistest.Start(t, 0)
+	for k, v := range map[string]string{
+		"CPGW_REGION": "r", "CPGW_ID": "c", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
+		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1",
+	} {
+		t.Setenv(k, v)
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &testCoordinator{done: make(chan error, 1)}
+	go func() { c.done <- runCoordinator(ctx, args, &c.logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-c.done:
+			if err != nil {
+				t.Errorf("coordinator: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("coordinator did not stop")
+		}
+	})
+	return c
+}
+
+// waitLog waits until the coordinator's log matches re and returns the
+// first submatch; it fails the test if the coordinator ends first or 30 s
+// pass.
+func (c *testCoordinator) waitLog(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
+		if m := re.FindStringSubmatch(c.logs.String()); m != nil {
 			return m[1]
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("server exited: %v\n%s", err, logs.String())
+		case err := <-c.done:
+			t.Fatalf("coordinator exited: %v\n%s", err, c.logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no log line matching %s:\n%s", re, logs.String())
+			t.Fatalf("no log line matching %s:\n%s", re, c.logs.String())
 		}
 	}
 }
@@ -39,31 +79,10 @@ func waitLog(t *testing.T, logs *logbuf.Buffer, re *regexp.Regexp, done <-chan e
 // (the Go runtime's and the process's among them) in plain HTTP, and
 // nothing of its internal API.
 func TestOpsListen(t *testing.T) {
-	rs := redistest.Start(t, 0)
-	for k, v := range map[string]string{
-		"CPGW_REGION": "r", "CPGW_ID": "ops", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
-		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1",
-	} {
-		t.Setenv(k, v)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs logbuf.Buffer
-	done := make(chan error, 1)
-	go func() { done <- runCoordinator(ctx, []string{"--ops-listen", "127.0.0.1:0"}, &logs) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("coordinator: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("coordinator did not stop")
-		}
-	}()
-	ops := waitLog(t, &logs, regexp.MustCompile(`msg="serving probes and metrics without authentication" ops_listen=(\S+)`), done)
+	c := startCoordinator(t, nil, "--ops-listen", "127.0.0.1:0")
+	ops := c.waitLog(t, regexp.MustCompile(`msg="serving probes and metrics without authentication" ops_listen=(\S+)`))
 
-	for _, c := range []struct {
+	for _, tc := range []struct {
 		method, path string
 		status       int
 		body         []string // substrings the body must hold
@@ -74,8 +93,8 @@ func TestOpsListen(t *testing.T) {
 		{http.MethodPut, api.InternalObjectPath(0, "ns", "obj"), http.StatusNotFound, nil},
 		{http.MethodPost, "/metrics", http.StatusMethodNotAllowed, nil},
 	} {
-		t.Run(c.method+" "+c.path, func(t *testing.T) {
-			req, err := http.NewRequest(c.method, "http://"+ops+c.path, strings.NewReader(`{}`))
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, "http://"+ops+tc.path, strings.NewReader(`{}`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,10 +105,10 @@ func TestOpsListen(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != c.status {
-				t.Fatalf("%d %s, want %d", resp.StatusCode, body, c.status)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.status)
 			}
-			for _, s := range c.body {
+			for _, s := range tc.body {
 				if !strings.Contains(string(body), s) {
 					t.Errorf("body lacks %q", s)
 				}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/cpgw/cpgw/api"
-	"github.com/cpgw/cpgw/internal/logbuf"
-	"github.com/cpgw/cpgw/internal/redistest"
 )
 
 // Bad --clock-offset and --clock-rate values, from any source, are refused
@@ -87,33 +84,11 @@ func TestClockSkewFlagsHidden(t *testing.T) {
 // loudly, and its clock is the one that stamps writes: they come back an
 // hour ahead.
 func TestSkewedCoordinator(t *testing.T) {
-	rs := redistest.Start(t, 0)
-	for k, v := range map[string]string{
-		"CPGW_REGION": "r", "CPGW_ID": "skewed", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
-		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1", "CPGW_CLOCK_RATE": "1.01",
-	} {
-		t.Setenv(k, v)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs logbuf.Buffer
-	done := make(chan error, 1)
-	go func() { done <- runCoordinator(ctx, []string{"--clock-offset", "1h"}, &logs) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("coordinator: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("coordinator did not stop")
-		}
-	}()
-
-	addr := waitLog(t, &logs, regexp.MustCompile(`msg="coordinator listening" listen=(\S+)`), done)
-	if !strings.Contains(logs.String(), `level=WARN msg="clock skew injected for testing`) ||
-		!strings.Contains(logs.String(), "clock_offset=1h0m0s clock_rate=1.01") {
-		t.Fatalf("no warning of the skew:\n%s", logs.String())
+	c := startCoordinator(t, map[string]string{"CPGW_CLOCK_RATE": "1.01"}, "--clock-offset", "1h")
+	addr := c.waitLog(t, regexp.MustCompile(`msg="coordinator listening" listen=(\S+)`))
+	if log := c.logs.String(); !strings.Contains(log, `level=WARN msg="clock skew injected for testing`) ||
+		!strings.Contains(log, "clock_offset=1h0m0s clock_rate=1.01") {
+		t.Fatalf("no warning of the skew:\n%s", log)
 	}
 
 	// Shard 0 is the only one; retry while the coordinator acquires it.

@@ -11,19 +11,8 @@ set -eu
 
 self="${POD_NAME}.cpgw-sentinel.${POD_NAMESPACE}.svc.cluster.local"
 
-primary=""
-for s in $SENTINEL_HOSTS; do
-	[ "$s" = "$self" ] && continue
-	addr=$(timeout 3 redis-cli -h "$s" -p 26379 SENTINEL get-master-addr-by-name cpgw 2>/dev/null | head -n 1) || true
-	case "$addr" in
-	"" | *[!a-zA-Z0-9.-]*) continue ;; # no answer, or an error message
-	esac
-	primary=$addr
-	break
-done
-if [ -z "$primary" ]; then
-	primary=$REDIS_BOOTSTRAP_PRIMARY
-fi
+. /scripts/sentinel-primary.sh
+primary=$(sentinel_primary "$self")
 
 umask 077
 cat >/conf/sentinel.conf <<CONF
