@@ -75,6 +75,26 @@ func (c *testCoordinator) waitLog(t *testing.T, re *regexp.Regexp) string {
 	}
 }
 
+// sendJSON sends body as JSON and returns the status and body of the answer.
+func sendJSON(t *testing.T, method, url, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
 // TestOpsListen: --ops-listen serves a coordinator's probes and metrics
 // (the Go runtime's and the process's among them) in plain HTTP, and
 // nothing of its internal API.
@@ -94,19 +114,9 @@ func TestOpsListen(t *testing.T) {
 		{http.MethodPost, "/metrics", http.StatusMethodNotAllowed, nil},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, "http://"+ops+tc.path, strings.NewReader(`{}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.status)
+			status, body := sendJSON(t, tc.method, "http://"+ops+tc.path, `{}`)
+			if status != tc.status {
+				t.Fatalf("%d %s, want %d", status, body, tc.status)
 			}
 			for _, s := range tc.body {
 				if !strings.Contains(string(body), s) {
@@ -116,13 +126,8 @@ func TestOpsListen(t *testing.T) {
 		})
 	}
 	// /readyz answers from the coordinator itself, whichever way it is.
-	resp, err := http.Get("http://" + ops + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz: %d", resp.StatusCode)
+	if status, body := sendJSON(t, http.MethodGet, "http://"+ops+"/readyz", ""); status != http.StatusOK && status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz: %d %s", status, body)
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,22 +95,15 @@ func TestSkewedCoordinator(t *testing.T) {
 	url := "http://" + addr + api.InternalObjectPath(0, "ns", "obj")
 	var obj api.Object
 	for {
-		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(`{"k":"v"}`))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated {
+		status, body := sendJSON(t, http.MethodPut, url, `{"k":"v"}`)
+		if status == http.StatusOK || status == http.StatusCreated {
 			if err := json.Unmarshal(body, &obj); err != nil {
 				t.Fatalf("%s: %v", body, err)
 			}
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("PUT %s: %d %s", url, resp.StatusCode, body)
+			t.Fatalf("PUT %s: %d %s", url, status, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
