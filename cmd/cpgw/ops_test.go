@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,62 +16,66 @@ import (
 	"github.com/cpgw/cpgw/internal/redistest"
 )
 
-// testCoordinator is a coordinator run in process by startCoordinator.
-type testCoordinator struct {
+// testServer is a gateway or coordinator run in process.
+type testServer struct {
 	logs logbuf.Buffer
 	done chan error // its result, once it stops
 }
 
-// startCoordinator runs an insecure one-shard coordinator in region r on a
-// real redis-server, configured through the environment as in production
-// plus env, with args on its command line. It is stopped, and must stop
-// cleanly, when the test ends.
-func startCoordinator(t *testing.T, env map[string]string, args ...string) *testCoordinator {
+// startServer runs run (runGateway or runCoordinator) configured through
+// env, as in production, and args. It is stopped, and must stop cleanly,
+// when the test ends.
+func startServer(t *testing.T, run func(context.Context, []string, io.Writer) error, env map[string]string, args ...string) *testServer {
 	t.Helper()
-	rs := redistest.Start(t, 0)
-	for k, v := range map[string]string{
-		"CPGW_REGION": "r", "CPGW_ID": "c", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
-		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1",
-	} {
-		t.Setenv(k, v)
-	}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &testCoordinator{done: make(chan error, 1)}
-	go func() { c.done <- runCoordinator(ctx, args, &c.logs) }()
+	s := &testServer{done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, args, &s.logs) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-c.done:
+		case err := <-s.done:
 			if err != nil {
-				t.Errorf("coordinator: %v", err)
+				t.Errorf("server: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			t.Error("coordinator did not stop")
+			t.Error("server did not stop")
 		}
 	})
-	return c
+	return s
 }
 
-// waitLog waits until the coordinator's log matches re and returns the
-// first submatch; it fails the test if the coordinator ends first or 30 s
-// pass.
-func (c *testCoordinator) waitLog(t *testing.T, re *regexp.Regexp) string {
+// startCoordinator runs an insecure one-shard coordinator in region r on a
+// real redis-server; env adds to or overrides its environment.
+func startCoordinator(t *testing.T, env map[string]string, args ...string) *testServer {
+	t.Helper()
+	rs := redistest.Start(t, 0)
+	all := map[string]string{
+		"CPGW_REGION": "r", "CPGW_ID": "c", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_ADVERTISE": "http://127.0.0.1:1",
+		"CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true", "CPGW_SHARDS": "1",
+	}
+	maps.Copy(all, env)
+	return startServer(t, runCoordinator, all, args...)
+}
+
+// waitLog waits until the server's log matches re and returns the first
+// submatch; it fails the test if the server ends first or 30 s pass.
+func (s *testServer) waitLog(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if m := re.FindStringSubmatch(c.logs.String()); m != nil {
+		if m := re.FindStringSubmatch(s.logs.String()); m != nil {
 			return m[1]
 		}
 		select {
-		case err := <-c.done:
-			t.Fatalf("coordinator exited: %v\n%s", err, c.logs.String())
+		case err := <-s.done:
+			t.Fatalf("server exited: %v\n%s", err, s.logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no log line matching %s:\n%s", re, c.logs.String())
+			t.Fatalf("no log line matching %s:\n%s", re, s.logs.String())
 		}
 	}
 }
@@ -134,5 +139,25 @@ func TestOpsListen(t *testing.T) {
 func TestOpsListenBadAddress(t *testing.T) {
 	if _, err := withOps(nil, "256.0.0.1:x", http.NotFoundHandler(), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--ops-listen") {
 		t.Fatalf("err %v, want one naming --ops-listen", err)
+	}
+}
+
+// TestOpsListenGateway: a gateway's ops port serves its probes and metrics
+// too, and not its API.
+func TestOpsListenGateway(t *testing.T) {
+	rs := redistest.Start(t, 0)
+	g := startServer(t, runGateway, map[string]string{
+		"CPGW_REGION": "r", "CPGW_LISTEN": "127.0.0.1:0", "CPGW_REDIS": rs.Primary.URL(), "CPGW_INSECURE": "true",
+	}, "--ops-listen", "127.0.0.1:0")
+	ops := g.waitLog(t, regexp.MustCompile(`msg="serving probes and metrics without authentication" ops_listen=(\S+)`))
+	if status, body := sendJSON(t, http.MethodGet, "http://"+ops+"/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz: %d %s", status, body)
+	}
+	status, body := sendJSON(t, http.MethodGet, "http://"+ops+"/metrics", "")
+	if status != http.StatusOK || !strings.Contains(string(body), "cpgw_gateway_") || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("/metrics: %d, want 200 with cpgw_gateway_ and go_ series:\n%s", status, body)
+	}
+	if status, body := sendJSON(t, http.MethodGet, "http://"+ops+"/v1/shards", ""); status != http.StatusNotFound {
+		t.Errorf("/v1/shards on the ops port: %d %s, want 404", status, body)
 	}
 }
