@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cpgw/cpgw/internal/primary"
 )
 
 // servers are the subcommands that run in Kubernetes.
@@ -210,31 +212,21 @@ func checkFlag(c container, f flagValue) error {
 }
 
 // checkRedisURL checks a --redis or --redis-replica value as cmd/cpgw reads
-// it: a redis:// or rediss:// URL whose host part may list candidates
-// (only where multi is set), each of which go-redis accepts.
+// it: primary.SplitURL cuts a host list (allowed only where multi is set),
+// and go-redis must accept the URL with its first host.
 func checkRedisURL(raw string, multi bool) error {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok || (scheme != "redis" && scheme != "rediss") {
+	first, hosts, err := primary.SplitURL(raw)
+	switch {
+	case err != nil:
+		return err
+	case !strings.HasPrefix(raw, "redis://") && !strings.HasPrefix(raw, "rediss://"):
 		return errors.New("not a redis:// or rediss:// URL")
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	userinfo, hostList := "", authority
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		userinfo, hostList = authority[:at+1], authority[at+1:]
-	}
-	hosts := strings.Split(hostList, ",")
-	if len(hosts) > 1 && !multi {
+	case len(hosts) > 1 && !multi:
 		return fmt.Errorf("lists %d hosts; a replica URL names one server", len(hosts))
 	}
-	for i, h := range hosts {
+	if _, err := redis.ParseURL(first); err != nil {
 		// The error may quote the URL; the password here is a stand-in.
-		if _, err := redis.ParseURL(scheme + "://" + userinfo + h + tail); err != nil {
-			return fmt.Errorf("host %d (%q): %v", i+1, h, err)
-		}
+		return err
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	neturl "net/url"
 	"strings"
 	"time"
 
@@ -82,21 +81,21 @@ func redisClient(ctx context.Context, url, caFile string) (*redis.Client, error)
 // context's deadline, so this is what bounds each call. Zero keeps
 // go-redis's defaults (5 s reads and writes, 6 s for the pool).
 func newRedisClient(ctx context.Context, url, caFile string, role redisRole, timeout time.Duration, log *slog.Logger) (*redis.Client, error) {
-	first, hosts, err := splitRedisHosts(url)
+	first, hosts, err := primary.SplitURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %q: %v", redactURL(url), err)
+		return nil, fmt.Errorf("redis URL %q: %v", primary.RedactURL(url), err)
 	}
 	if len(hosts) > 1 && role != redisPrimary {
-		return nil, fmt.Errorf("redis URL %q lists %d hosts; a replica URL names one server", redactURL(url), len(hosts))
+		return nil, fmt.Errorf("redis URL %q lists %d hosts; a replica URL names one server", primary.RedactURL(url), len(hosts))
 	}
 	opts, err := redis.ParseURL(first)
 	if err != nil {
 		// The parser's error may quote the URL, password and all.
-		return nil, fmt.Errorf("redis URL %q: not a redis:// or rediss:// URL", redactURL(url))
+		return nil, fmt.Errorf("redis URL %q: not a redis:// or rediss:// URL", primary.RedactURL(url))
 	}
 	if caFile != "" {
 		if opts.TLSConfig == nil {
-			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", redactURL(url))
+			return nil, fmt.Errorf("--redis-ca is set but redis URL %q is not rediss://", primary.RedactURL(url))
 		}
 		pool, err := certs.LoadPool(caFile)
 		if err != nil {
@@ -136,7 +135,7 @@ func newRedisClient(ctx context.Context, url, caFile string, role redisRole, tim
 			opts.TLSConfig.ServerName = ""
 		}
 		if c, err = primary.NewClient(opts, hosts, log); err != nil {
-			return nil, fmt.Errorf("redis URL %q: %w", redactURL(url), err)
+			return nil, fmt.Errorf("redis URL %q: %w", primary.RedactURL(url), err)
 		}
 		name = strings.Join(hosts, ",")
 	}
@@ -147,72 +146,6 @@ func newRedisClient(ctx context.Context, url, caFile string, role redisRole, tim
 		return nil, fmt.Errorf("redis %s: %w", name, err)
 	}
 	return c, nil
-}
-
-// splitRedisHosts splits a redis:// or rediss:// URL whose host part lists
-// several hosts separated by commas. It returns the URL with only the first
-// host, for redis.ParseURL, and every host as host:port (port 6379 if
-// none). A URL with one host (or another scheme) comes back unchanged, with
-// its host. Errors quote neither the URL nor a host (a mistyped password
-// could end up there).
-func splitRedisHosts(raw string) (first string, hosts []string, err error) {
-	scheme, userinfo, hostList, tail, ok := redisAuthority(raw)
-	if !ok {
-		return raw, nil, nil
-	}
-	if !strings.Contains(hostList, ",") {
-		return raw, []string{hostList}, nil
-	}
-	list := strings.Split(hostList, ",")
-	for i, h := range list {
-		if h == "" {
-			return "", nil, fmt.Errorf("host %d of the host list is empty", i+1)
-		}
-		o, err := redis.ParseURL("redis://" + h)
-		if err != nil {
-			return "", nil, fmt.Errorf("host %d of the host list is not host[:port]", i+1)
-		}
-		hosts = append(hosts, o.Addr)
-	}
-	return scheme + "://" + userinfo + list[0] + tail, hosts, nil
-}
-
-// redisAuthority cuts a redis:// or rediss:// URL into scheme, userinfo
-// (with its "@", or ""), host part and the rest (path, query, fragment).
-func redisAuthority(raw string) (scheme, userinfo, hostList, tail string, ok bool) {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok || (scheme != "redis" && scheme != "rediss") {
-		return "", "", "", "", false
-	}
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	authority, tail := rest[:end], rest[end:]
-	hostList = authority
-	if at := strings.LastIndex(authority, "@"); at >= 0 {
-		userinfo, hostList = authority[:at+1], authority[at+1:]
-	}
-	return scheme, userinfo, hostList, tail, true
-}
-
-// redactURL hides a URL's password, for messages. A URL listing several
-// hosts keeps its list.
-func redactURL(s string) string {
-	if _, hosts, err := splitRedisHosts(s); err == nil && len(hosts) > 1 {
-		// net/url cannot parse a list of IPv6 literals; parse the URL with
-		// a stand-in host and put the (valid) list back.
-		scheme, userinfo, hostList, tail, _ := redisAuthority(s)
-		if u, err := neturl.Parse(scheme + "://" + userinfo + "host" + tail); err == nil {
-			u.Host = hostList
-			return u.Redacted()
-		}
-	}
-	u, err := neturl.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return u.Redacted()
 }
 
 // runServer serves h on l and runs loop, both until ctx is done. The loop is
